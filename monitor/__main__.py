@@ -1,0 +1,5 @@
+"""Allows `python -m monitor`."""
+
+from monitor.cli import main
+
+main()

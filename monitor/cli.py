@@ -1,0 +1,214 @@
+"""The `monitor` command line.
+
+Exit status: 0 success; 1 the database is unusable; 2 the configuration or the
+command line is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+import tomli_w
+
+from monitor import __version__
+from monitor.config import (
+    CONFIG_ENV,
+    Settings,
+    format_duration,
+    load_settings,
+    resolve_config_path,
+)
+from monitor.errors import ConfigError, DatabaseError, MonitorError
+from monitor.logs import configure_logging
+from monitor.runner import open_store, run_daemon, run_once
+from monitor.storage.database import (
+    alembic_config,
+    create_database_engine,
+    downgrade_database,
+    mask_url,
+    upgrade_database,
+)
+
+log = logging.getLogger("monitor")
+
+EXIT_DATABASE = 1
+EXIT_CONFIG = 2
+
+
+class _Context:
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = resolve_config_path(config_path)
+
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+
+pass_context = click.make_pass_decorator(_Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="monitor")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"Configuration file. Default: ${CONFIG_ENV}, else ./config.toml.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="Least severe log events to print on standard error.",
+)
+@click.pass_context
+def cli(context: click.Context, config_path: Path | None, log_level: str) -> None:
+    """Media-monitoring ingestion daemon.
+
+    Polls the news feeds in the configuration, fetches and extracts each linked
+    article, drops copies and stores tagged articles in the database
+    (SQLite by default, PostgreSQL in production).
+    """
+    configure_logging(log_level)
+    context.obj = _Context(config_path)
+
+
+@cli.command()
+@pass_context
+def run(context: _Context) -> None:
+    """Run the daemon: poll each enabled feed at its interval until SIGINT or SIGTERM.
+
+    On a signal it finishes the entry in hand and exits 0.
+    """
+    settings = context.settings()
+    store = open_store(settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    log.info("monitor %s: database %s", __version__, mask_url(settings.database.url))
+    run_daemon(settings, store, stop)
+
+
+@cli.command("run-once")
+@pass_context
+def run_once_command(context: _Context) -> None:
+    """Poll every enabled feed once, process every new entry and print a summary.
+
+    Exits 0 even when some feeds fail (their errors are printed and recorded on
+    the feeds table); non-zero only when the configuration or database is unusable.
+    """
+    settings = context.settings()
+    store = open_store(settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    summary = run_once(settings, store, stop=stop)
+    for report in summary.reports:
+        if report.error:
+            click.echo(f"feed failed: {report.feed}: {report.error}")
+    click.echo(
+        f"feeds polled: {summary.feeds_polled} ({summary.feeds_failed} failed)\n"
+        f"entries seen: {summary.total('entries_seen')} "
+        f"(new: {summary.total('new_entries')})\n"
+        f"stored: {summary.total('stored')}\n"
+        f"duplicates: {summary.total('duplicates')}\n"
+        f"failed: {summary.total('failed')}"
+    )
+
+
+@cli.command("check-config")
+@pass_context
+def check_config(context: _Context) -> None:
+    """Validate the configuration and print the effective settings (secrets masked)."""
+    settings = context.settings()
+    click.echo(f"# {context.config_path}: valid")
+    click.echo(render_settings(settings))
+
+
+def render_settings(settings: Settings) -> str:
+    """The effective settings as TOML, durations spelled as in the file, passwords masked."""
+    data: dict[str, Any] = settings.model_dump(mode="python")
+    data["database"]["url"] = mask_url(settings.database.url)
+    data["fetch"]["timeout"] = format_duration(settings.fetch.timeout)
+    data["feeds"] = [
+        {**feed, "interval": format_duration(feed["interval"]), "tags": list(feed["tags"])}
+        for feed in data["feeds"]
+    ]
+    return tomli_w.dumps(data)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema: migrate with Alembic."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_context
+def db_upgrade(context: _Context, revision: str) -> None:
+    """Upgrade the database schema to REVISION (default: head)."""
+    settings = context.settings()
+    engine = create_database_engine(settings.database.url)
+    upgrade_database(engine, revision)
+    click.echo(f"database {mask_url(engine.url)} is at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_context
+def db_downgrade(context: _Context, revision: str) -> None:
+    """Downgrade the database schema to REVISION ("base" removes every table)."""
+    settings = context.settings()
+    engine = create_database_engine(settings.database.url)
+    downgrade_database(engine, revision)
+    click.echo(f"database {mask_url(engine.url)} is at {revision}")
+
+
+@db.command("current")
+@pass_context
+def db_current(context: _Context) -> None:
+    """Print the schema revision of the database."""
+    from alembic import command
+
+    settings = context.settings()
+    engine = create_database_engine(settings.database.url)
+    command.current(alembic_config(engine))
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            # A second signal: the operator does not want to wait.
+            raise SystemExit(128 + signum)
+        log.info("received %s: stopping after the entries in hand", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def main() -> NoReturn:
+    """Console entry point: MonitorError becomes a message and an exit status, never a traceback."""
+    try:
+        status = cli.main(prog_name="monitor", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ConfigError as error:
+        click.echo(f"monitor: configuration error: {error}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except DatabaseError as error:
+        click.echo(f"monitor: database error: {error}", err=True)
+        sys.exit(EXIT_DATABASE)
+    except MonitorError as error:
+        click.echo(f"monitor: error: {error}", err=True)
+        sys.exit(EXIT_DATABASE)
+    sys.exit(status if isinstance(status, int) else 0)

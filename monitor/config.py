@@ -1,0 +1,325 @@
+"""Operator settings: `config.toml` read once into frozen, validated objects.
+
+Everything else in the daemon receives a `Settings`; nothing reads the file or
+the environment again. A bad file raises one `ConfigError` that names the file,
+each wrong key as a path (`feeds[3].interval`) and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails
+
+from monitor import __version__
+from monitor.errors import ConfigError, FetchError
+from monitor.urls import canonical_url
+
+CONFIG_ENV = "MONITOR_CONFIG"
+DATABASE_URL_ENV = "MONITOR_DATABASE_URL"
+DEFAULT_CONFIG_PATH = Path("config.toml")
+
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number of seconds or a string such as "45s", "15m", "2h" or "1h30m"."""
+    if isinstance(value, bool):
+        raise ValueError('expected a duration such as "45s", "15m" or "2h", not a boolean')
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            seconds = float(text)
+        elif text and re.fullmatch(rf"(?:{_DURATION_PART.pattern}\s*)+", text):
+            seconds = sum(
+                float(number) * _DURATION_UNITS[unit]
+                for number, unit in _DURATION_PART.findall(text)
+            )
+        else:
+            raise ValueError(
+                f"invalid duration {value!r}: write a number of seconds or a number "
+                'with a unit (ms, s, m, h, d), as in "45s", "15m", "2h" or "1h30m"'
+            )
+    else:
+        raise ValueError(f'expected a duration such as "15m", got {type(value).__name__}')
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be greater than zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest of "90s", "15m", "2h", "1d" that says `seconds` exactly."""
+    for unit in ("d", "h", "m", "s"):
+        size = _DURATION_UNITS[unit]
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an integer or a string such as "10MB" or "512KiB"."""
+    if isinstance(value, bool):
+        raise ValueError('expected a size such as "10MB", not a boolean')
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.fullmatch(value.strip().lower())):
+        number, unit = match.groups()
+        if unit not in _SIZE_UNITS:
+            raise ValueError(
+                f"invalid size {value!r}: unknown unit {unit!r} (use B, KB, MB, KiB, MiB…)"
+            )
+        size = int(float(number) * _SIZE_UNITS[unit])
+    else:
+        raise ValueError(f'invalid size {value!r}: write a number of bytes or e.g. "10MB"')
+    if size <= 0:
+        raise ValueError(f"size {value!r} must be greater than zero")
+    return size
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _check_http_url(value: str) -> str:
+    try:
+        url = httpx.URL(value.strip())
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError(f"invalid URL {value!r}: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"invalid URL {value!r}: expected an absolute http:// or https:// URL")
+    return str(url)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class DatabaseSettings(_Section):
+    """Where articles are stored.
+
+    >>> DatabaseSettings(url="postgresql://monitor@db:5432/monitor")
+    """
+
+    url: str = Field(default="sqlite:///data/monitor.db", min_length=1)
+
+
+class FetchSettings(_Section):
+    """How feeds and pages are fetched."""
+
+    user_agent: str = Field(
+        default=f"monitor/{__version__} (news monitoring; +https://github.com/monitor-news/monitor)",
+        min_length=1,
+    )
+    timeout: Duration = 20.0
+    allow_private_addresses: bool = False
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    max_response_size: Size = 10 * 1024 * 1024
+    max_attempts: int = Field(default=3, ge=1, le=100)
+
+
+class FeedSettings(_Section):
+    """One feed to poll."""
+
+    name: str = Field(min_length=1)
+    url: str
+    interval: Duration = 900.0
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_words(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(" ".join(tag.split()) for tag in tags)
+        if any(not tag for tag in cleaned):
+            raise ValueError("a tag must not be empty")
+        return tuple(dict.fromkeys(cleaned))
+
+
+class Settings(_Section):
+    """The whole validated configuration."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    fetch: FetchSettings = FetchSettings()
+    feeds: tuple[FeedSettings, ...] = ()
+
+    @property
+    def enabled_feeds(self) -> tuple[FeedSettings, ...]:
+        return tuple(feed for feed in self.feeds if feed.enabled)
+
+
+def resolve_config_path(cli_path: Path | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """`--config PATH`, else `MONITOR_CONFIG`, else `./config.toml`."""
+    if cli_path is not None:
+        return cli_path
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    return DEFAULT_CONFIG_PATH
+
+
+def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read, validate and apply environment overrides; raise ConfigError on any problem."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return settings_from_document(document, source=str(path), environ=environ)
+
+
+def settings_from_document(
+    document: dict[str, Any], *, source: str, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    """Validate an already parsed TOML document (see `load_settings`)."""
+    problems = []
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as exc:
+        problems = [_describe(error, document) for error in exc.errors()]
+    problems += _duplicate_feeds(document)
+    if problems:
+        raise ConfigError(_report(source, problems))
+    if environ.get(DATABASE_URL_ENV):
+        database = DatabaseSettings(url=environ[DATABASE_URL_ENV])
+        settings = settings.model_copy(update={"database": database})
+    return settings
+
+
+def _report(source: str, problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"{source}: {problems[0]}"
+    lines = "\n".join(f"  {problem}" for problem in problems)
+    return f"{source}: {len(problems)} problems\n{lines}"
+
+
+def key_path(location: tuple[int | str, ...]) -> str:
+    """("feeds", 3, "interval") -> "feeds[3].interval"."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "(top level)"
+
+
+def _feed_label(location: tuple[int | str, ...], document: dict[str, Any]) -> str:
+    if len(location) >= 2 and location[0] == "feeds" and isinstance(location[1], int):
+        feeds = document.get("feeds")
+        if isinstance(feeds, list) and location[1] < len(feeds):
+            feed = feeds[location[1]]
+            if isinstance(feed, dict) and isinstance(feed.get("name"), str):
+                return f" (feed {feed['name']!r})"
+    return ""
+
+
+def _describe(error: ErrorDetails, document: dict[str, Any]) -> str:
+    location = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        what = "unknown key"
+        near = _known_keys(location)
+        if near:
+            what += f" (expected one of: {', '.join(near)})"
+    elif kind == "missing":
+        what = "required key is missing"
+    elif kind == "value_error":
+        what = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+    else:
+        what = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+    return f"{key_path(location)}{_feed_label(location, document)}: {what}"
+
+
+def _known_keys(location: tuple[int | str, ...]) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in location[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        if annotation is FeedSettings or part == "feeds":
+            model = FeedSettings
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            return []
+    return sorted(model.model_fields)
+
+
+def _duplicate_feeds(document: dict[str, Any]) -> list[str]:
+    """Two feeds with one URL (after canonicalisation) or one name."""
+    feeds = document.get("feeds")
+    if not isinstance(feeds, list):
+        return []
+    problems = []
+    first_by_url: dict[str, int] = {}
+    first_by_name: dict[str, int] = {}
+    for index, feed in enumerate(feeds):
+        if not isinstance(feed, dict):
+            continue
+        url, name = feed.get("url"), feed.get("name")
+        if isinstance(url, str):
+            key = _url_key(url)
+            if key in first_by_url:
+                problems.append(
+                    f"feeds[{index}].url{_feed_label(('feeds', index), document)}: duplicate feed "
+                    f"URL, already configured as feeds[{first_by_url[key]}]"
+                )
+            first_by_url.setdefault(key, index)
+        if isinstance(name, str):
+            key = " ".join(name.split()).casefold()
+            if key in first_by_name:
+                problems.append(
+                    f"feeds[{index}].name: duplicate feed name {name!r}, "
+                    f"already used by feeds[{first_by_name[key]}]"
+                )
+            first_by_name.setdefault(key, index)
+    return problems
+
+
+def _url_key(url: str) -> str:
+    try:
+        return canonical_url(url)
+    except FetchError:
+        return url.strip()

@@ -1,0 +1,62 @@
+"""The exceptions monitor raises on purpose.
+
+MonitorError
+ ├── ConfigError          the configuration file or environment is unusable
+ ├── DatabaseError        the database cannot be reached or migrated
+ └── StageError           one stage of the pipeline failed for one feed or entry
+      ├── FetchError      the network said no (refused address, HTTP status, size, timeout)
+      ├── FeedParseError  the bytes are not a feed we can read
+      └── ExtractionError the page holds no article text we can extract
+
+Stages raise; the job that runs the chain catches a StageError, records its
+`reason` on the feed or entry row and goes on with the next one.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Something monitor reports to the operator with a message, not a traceback."""
+
+
+class ConfigError(MonitorError):
+    """The configuration is invalid."""
+
+
+class DatabaseError(MonitorError):
+    """The database is unusable."""
+
+
+class StageError(MonitorError):
+    """A pipeline stage failed; `reason` is a short machine-readable cause."""
+
+    reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class FetchError(StageError):
+    """Fetching a URL failed; `status` is the HTTP status when there was one."""
+
+    reason = "fetch_error"
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.status = status
+
+
+class FeedParseError(StageError):
+    """The response is not a readable feed."""
+
+    reason = "feed_unreadable"
+
+
+class ExtractionError(StageError):
+    """The page holds no article text."""
+
+    reason = "no_article_text"

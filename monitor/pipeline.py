@@ -1,0 +1,216 @@
+"""The pipeline: one poll of one feed, stage by stage, every outcome recorded.
+
+poll feed → parse → claim each new entry → fetch page → extract → clean → tag →
+decide → store. Stages raise StageError; this is the one place that catches it,
+records it on the feed or entry row and goes on with the next entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import httpx
+import sqlalchemy as sa
+
+from monitor.clean import clean_article
+from monitor.config import FeedSettings, FetchSettings
+from monitor.dedup import decide
+from monitor.errors import StageError
+from monitor.extract import extract_article
+from monitor.feeds import parse_feed
+from monitor.http import fetch_feed, fetch_page
+from monitor.records import (
+    Decision,
+    DuplicateKind,
+    FeedEntry,
+    FetchedPage,
+    Outcome,
+    TaggedArticle,
+)
+from monitor.storage.store import EntryClaim, Store
+from monitor.tagging import tag_article
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True, slots=True)
+class PollReport:
+    """What one poll of one feed did."""
+
+    feed: str
+    entries_seen: int = 0
+    new_entries: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    not_modified: bool = False
+    interrupted: bool = False
+    error: str | None = None
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome is Outcome.STORED:
+            self.stored += 1
+        elif outcome is Outcome.DUPLICATE:
+            self.duplicates += 1
+        elif outcome is Outcome.FAILED:
+            self.failed += 1
+
+
+def prepare_article(page: FetchedPage, entry: FeedEntry, feed_tags: Iterable[str]) -> TaggedArticle:
+    """The pure middle of the chain: extract → clean → tag."""
+    cleaned = clean_article(extract_article(page, entry))
+    return tag_article(cleaned, feed_tags=feed_tags, categories=entry.categories)
+
+
+class Pipeline:
+    """Runs polls; safe to call from several threads for different feeds."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: httpx.Client,
+        fetch: FetchSettings,
+        *,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.fetch = fetch
+        self.stop = stop or threading.Event()
+
+    def poll(self, feed: FeedSettings, feed_id: int) -> PollReport:
+        """Poll `feed` once and process every new entry in it."""
+        report = PollReport(feed=feed.name)
+        state = self.store.feed_state(feed_id)
+        try:
+            response = fetch_feed(
+                self.client,
+                feed.url,
+                max_size=self.fetch.max_response_size,
+                etag=state.etag,
+                last_modified=state.last_modified,
+            )
+            if response.not_modified:
+                report.not_modified = True
+                self.store.record_poll_success(
+                    feed_id,
+                    status=response.status,
+                    etag=response.etag,
+                    last_modified=response.last_modified,
+                    title=None,
+                    entry_count=0,
+                )
+                log.info("feed not modified: %s", feed.name)
+                return report
+            document = parse_feed(response.body, url=response.url, headers=response.headers)
+        except StageError as error:
+            report.error = str(error)
+            status = getattr(error, "status", None)
+            self.store.record_poll_failure(feed_id, error=f"{error.reason}: {error}", status=status)
+            log.warning("feed failed: %s: %s", feed.name, error)
+            return report
+
+        if document.malformed:
+            log.warning("feed malformed, using what parsed: %s: %s", feed.name, document.malformed)
+        report.entries_seen = len(document.entries)
+        for entry in document.entries:
+            if self.stop.is_set():
+                report.interrupted = True
+                break
+            claim = self.store.claim_entry(feed_id, entry, max_attempts=self.fetch.max_attempts)
+            if claim is None:
+                continue
+            report.new_entries += 1
+            report.count(self.process_entry(feed, feed_id, claim, entry))
+
+        # Validators are saved only after every entry is done: a crash or a stop in
+        # the middle must not turn the next poll into a 304 that hides pending entries.
+        complete = not report.interrupted
+        self.store.record_poll_success(
+            feed_id,
+            status=response.status,
+            etag=response.etag if complete else state.etag,
+            last_modified=response.last_modified if complete else state.last_modified,
+            title=document.title,
+            entry_count=report.new_entries,
+            warning=f"malformed feed: {document.malformed}" if document.malformed else None,
+        )
+        log.info(
+            "feed polled: %s: %d entries, %d new, %d stored, %d duplicates, %d failed",
+            feed.name,
+            report.entries_seen,
+            report.new_entries,
+            report.stored,
+            report.duplicates,
+            report.failed,
+        )
+        return report
+
+    def process_entry(
+        self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry
+    ) -> Outcome:
+        """Take one claimed entry to its outcome; only database errors escape."""
+        try:
+            return self._process(feed, feed_id, claim, entry)
+        except StageError as error:
+            self.store.record_entry_failure(claim.id, reason=error.reason, error=str(error))
+            log.warning("entry failed: %s: %s", entry.link, error)
+            return Outcome.FAILED
+        except sa.exc.SQLAlchemyError:
+            raise
+        except Exception as error:
+            self.store.record_entry_failure(
+                claim.id, reason="unexpected_error", error=f"{type(error).__name__}: {error}"
+            )
+            log.exception("entry failed unexpectedly: %s", entry.link)
+            return Outcome.FAILED
+
+    def _process(
+        self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry
+    ) -> Outcome:
+        if self._stored_as_same_url(feed_id, claim, entry.url, entry.title):
+            return Outcome.DUPLICATE
+        page = fetch_page(self.client, entry.link, max_size=self.fetch.max_response_size)
+        article = prepare_article(page, entry, feed.tags)
+        url = article.article.url
+        if url != entry.url and self._stored_as_same_url(
+            feed_id, claim, url, article.article.title
+        ):
+            return Outcome.DUPLICATE
+        decision = decide(article, find_by_fingerprint=self.store.article_id_for_fingerprint)
+        if decision.is_duplicate:
+            self.store.store_duplicate(
+                entry_id=claim.id,
+                feed_id=feed_id,
+                url=url,
+                title=article.article.title,
+                decision=decision,
+            )
+            log.info("duplicate (%s): %s", decision.kind, url)
+            return Outcome.DUPLICATE
+        article_id = self.store.store_article(
+            entry_id=claim.id, feed_id=feed_id, article=article, decision=decision
+        )
+        if article_id is None:
+            # Another feed's job stored the same URL between our check and our insert.
+            if self._stored_as_same_url(feed_id, claim, url, article.article.title):
+                return Outcome.DUPLICATE
+            raise RuntimeError(f"article insert conflicted but no article has URL {url}")
+        log.info("stored: %s", url)
+        return Outcome.STORED
+
+    def _stored_as_same_url(
+        self, feed_id: int, claim: EntryClaim, url: str, title: str | None
+    ) -> bool:
+        kept = self.store.article_id_for_url(url)
+        if kept is None:
+            return False
+        decision = Decision(duplicate_of=kept, kind=DuplicateKind.SAME_URL, similarity=1.0)
+        self.store.store_duplicate(
+            entry_id=claim.id, feed_id=feed_id, url=url, title=title, decision=decision
+        )
+        log.info("duplicate (same_url): %s", url)
+        return True

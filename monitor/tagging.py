@@ -1,0 +1,25 @@
+"""Tagging: the tags an article carries, each with where it came from.
+
+From the feed's configured `tags` and from the entry's own categories. Rule-based
+tags (topic taxonomy) come from the relevance stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from monitor.records import CleanedArticle, Tag, TaggedArticle, TagSource
+
+MAX_TAG_LENGTH = 200
+
+
+def tag_article(
+    cleaned: CleanedArticle, *, feed_tags: Iterable[str], categories: Iterable[str]
+) -> TaggedArticle:
+    tags: dict[tuple[str, TagSource], Tag] = {}
+    for source, names in ((TagSource.FEED, feed_tags), (TagSource.CATEGORY, categories)):
+        for name in names:
+            normalized = " ".join(name.split())[:MAX_TAG_LENGTH]
+            if normalized:
+                tags.setdefault((normalized, source), Tag(name=normalized, source=source))
+    return TaggedArticle(cleaned=cleaned, tags=tuple(tags.values()))
