@@ -20,6 +20,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     ValidationError,
     field_validator,
 )
@@ -139,10 +141,10 @@ class FetchSettings(_Section):
         min_length=1,
     )
     timeout: Duration = 20.0
-    allow_private_addresses: bool = False
-    max_redirects: int = Field(default=5, ge=0, le=30)
+    allow_private_addresses: StrictBool = False
+    max_redirects: StrictInt = Field(default=5, ge=0, le=30)
     max_response_size: Size = 10 * 1024 * 1024
-    max_attempts: int = Field(default=3, ge=1, le=100)
+    max_attempts: StrictInt = Field(default=3, ge=1, le=100)
 
 
 class FeedSettings(_Section):
@@ -152,7 +154,7 @@ class FeedSettings(_Section):
     url: str
     interval: Duration = 900.0
     tags: tuple[str, ...] = ()
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @field_validator("url")
     @classmethod

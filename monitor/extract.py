@@ -3,7 +3,8 @@ title and date as fallbacks and the language detected from the text."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import py3langid
@@ -17,6 +18,14 @@ from monitor.urls import canonical_url, site_of
 # Long enough for the language classifier to beat a site-wide <html lang>.
 _MIN_TEXT_FOR_DETECTION = 200
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+_PUBLISHED_XPATH = (
+    "//meta[@property='article:published_time' or @name='article:published_time'"
+    " or @property='og:published_time' or @itemprop='datePublished'"
+    " or @name='pubdate' or @name='publishdate' or @name='dc.date.issued'"
+    " or @name='DC.date.issued']/@content"
+    " | //time[@itemprop='datePublished' or @pubdate"
+    " or contains(concat(' ', normalize-space(@class), ' '), ' published ')]/@datetime"
+)
 
 
 def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
@@ -30,14 +39,17 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
     if tree is None:
         raise ExtractionError(f"{page.final_url}: not an HTML document", reason="bad_html")
     html_language = _html_language(tree)
+    declared_time = published_time_in_metadata(tree)
     document = trafilatura.bare_extraction(
         tree,
         url=page.final_url,
         with_metadata=True,
         include_comments=False,
         include_tables=True,
+        # Extensive search guesses dates from any link or text on the page (a sidebar's
+        # /2024/05/ links), which is worse than the feed's date.
         date_extraction_params={
-            "extensive_search": True,
+            "extensive_search": False,
             "original_date": True,
             "outputformat": _DATE_FORMAT,
         },
@@ -46,44 +58,97 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
     if not text:
         raise ExtractionError(f"{page.final_url}: no article text found", reason="no_article_text")
     title = _clean(getattr(document, "title", None)) or entry.title or _first_words(text)
+    published_at = choose_published_at(
+        declared_time or _parse_page_date(getattr(document, "date", None)),
+        entry.published_at,
+        fetched_at=page.fetched_at,
+    )
     return ExtractedArticle(
         url=canonical_url(page.final_url),
         title=title,
         text=text,
         author=_clean(getattr(document, "author", None)),
-        published_at=choose_published_at(getattr(document, "date", None), entry.published_at),
+        published_at=published_at,
         language=detect_language(text, html_language),
         site=site_of(page.final_url),
         fetched_at=page.fetched_at,
     )
 
 
-def choose_published_at(page_date: str | None, feed_date: datetime | None) -> datetime | None:
-    """The page's publication date, made precise by the feed's when the page gives only a day.
+def published_time_in_metadata(tree: Any) -> datetime | None:
+    """The publication time a page declares with an offset (Open Graph, schema.org, <time>)."""
+    candidates: list[str] = [str(value) for value in tree.xpath(_PUBLISHED_XPATH)]
+    for script in tree.xpath('//script[@type="application/ld+json"]/text()'):
+        candidates.extend(_json_ld_dates(script))
+    for candidate in candidates:
+        parsed = _parse_iso(candidate)
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    return None
 
-    htmldate gives a date with a time and offset when the page has them, a bare
-    day otherwise; a bare day that matches the feed's date yields the feed's time.
+
+def choose_published_at(
+    page_time: datetime | None, feed_time: datetime | None, *, fetched_at: datetime
+) -> datetime | None:
+    """The page's publication time, else the feed's.
+
+    A page time with an offset is exact. A page that gives only a day (in its own,
+    unknown time zone) keeps the feed's time when the feed's falls on that day in
+    some time zone (UTC-12 to UTC+14); else the day at 00:00 UTC. A time more than
+    a day after the fetch is a parsing accident and is ignored.
     """
-    parsed = _parse_page_date(page_date)
-    if parsed is None:
-        return feed_date
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    if feed_date is not None and feed_date.date() == parsed.date():
-        return feed_date
-    return parsed.replace(tzinfo=UTC)
+    latest = fetched_at + timedelta(days=1)
+    if feed_time is not None and feed_time > latest:
+        feed_time = None
+    if page_time is None or page_time.replace(tzinfo=page_time.tzinfo or UTC) > latest:
+        return feed_time
+    if page_time.tzinfo is not None:
+        return page_time.astimezone(UTC)
+    day = page_time.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    if feed_time is not None and day - timedelta(hours=14) <= feed_time < day + timedelta(hours=36):
+        return feed_time
+    return day
 
 
 def _parse_page_date(value: str | None) -> datetime | None:
     if not value:
         return None
-    for pattern in (_DATE_FORMAT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            parsed = datetime.strptime(value.strip(), pattern)
-        except ValueError:
-            continue
-        return parsed
-    return None
+    parsed = _parse_iso(value)
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None and parsed.time() != datetime.min.time():
+        # A wall time without a zone says no more than its day.
+        return parsed.replace(hour=0, minute=0, second=0, microsecond=0)
+    return parsed
+
+
+def _parse_iso(value: str) -> datetime | None:
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _json_ld_dates(script: str) -> list[str]:
+    try:
+        data = json.loads(script)
+    except ValueError:
+        return []
+    found: list[str] = []
+    stack = [data]
+    while stack and len(found) < 10:
+        item = stack.pop()
+        if isinstance(item, dict):
+            value = item.get("datePublished")
+            if isinstance(value, str):
+                found.append(value)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def detect_language(text: str, declared: str | None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -28,7 +29,7 @@ PAGE_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "appli
 
 def build_client(settings: FetchSettings) -> httpx.Client:
     """The one HTTP client a process uses for feeds and pages."""
-    hooks = [] if settings.allow_private_addresses else [_refuse_private_addresses]
+    hooks = [] if settings.allow_private_addresses else [address_guard()]
     return httpx.Client(
         headers={"User-Agent": settings.user_agent},
         timeout=httpx.Timeout(settings.timeout),
@@ -45,7 +46,17 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _refuse_private_addresses(request: httpx.Request) -> None:
+def address_guard(exempt_hosts: frozenset[str] = frozenset()) -> Callable[[httpx.Request], None]:
+    """A request hook refusing hosts that resolve to a non-public address (every hop)."""
+
+    def refuse_private_addresses(request: httpx.Request) -> None:
+        if request.url.host not in exempt_hosts:
+            _check_host(request)
+
+    return refuse_private_addresses
+
+
+def _check_host(request: httpx.Request) -> None:
     host = request.url.host
     try:
         infos = socket.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import sqlalchemy as sa
@@ -49,6 +49,7 @@ class PollReport:
     not_modified: bool = False
     interrupted: bool = False
     error: str | None = None
+    processed: set[int] = field(default_factory=set)
 
     def count(self, outcome: Outcome) -> None:
         if outcome is Outcome.STORED:
@@ -82,7 +83,7 @@ class Pipeline:
         self.stop = stop or threading.Event()
 
     def poll(self, feed: FeedSettings, feed_id: int) -> PollReport:
-        """Poll `feed` once and process every new entry in it."""
+        """Poll `feed` once, process every new entry in it, and retry its unfinished ones."""
         report = PollReport(feed=feed.name)
         state = self.store.feed_state(feed_id)
         try:
@@ -93,19 +94,11 @@ class Pipeline:
                 etag=state.etag,
                 last_modified=state.last_modified,
             )
-            if response.not_modified:
-                report.not_modified = True
-                self.store.record_poll_success(
-                    feed_id,
-                    status=response.status,
-                    etag=response.etag,
-                    last_modified=response.last_modified,
-                    title=None,
-                    entry_count=0,
-                )
-                log.info("feed not modified: %s", feed.name)
-                return report
-            document = parse_feed(response.body, url=response.url, headers=response.headers)
+            document = (
+                None
+                if response.not_modified
+                else parse_feed(response.body, url=response.url, headers=response.headers)
+            )
         except StageError as error:
             report.error = str(error)
             status = getattr(error, "status", None)
@@ -113,34 +106,35 @@ class Pipeline:
             log.warning("feed failed: %s: %s", feed.name, error)
             return report
 
-        if document.malformed:
-            log.warning("feed malformed, using what parsed: %s: %s", feed.name, document.malformed)
-        report.entries_seen = len(document.entries)
-        for entry in document.entries:
-            if self.stop.is_set():
-                report.interrupted = True
-                break
-            claim = self.store.claim_entry(feed_id, entry, max_attempts=self.fetch.max_attempts)
-            if claim is None:
-                continue
-            report.new_entries += 1
-            report.count(self.process_entry(feed, feed_id, claim, entry))
+        if document is None:
+            report.not_modified = True
+        else:
+            if document.malformed:
+                log.warning(
+                    "feed malformed, using what parsed: %s: %s", feed.name, document.malformed
+                )
+            report.entries_seen = len(document.entries)
+            self._process_new_entries(feed, feed_id, document.entries, report)
+        self._retry_unfinished_entries(feed, feed_id, report)
 
-        # Validators are saved only after every entry is done: a crash or a stop in
-        # the middle must not turn the next poll into a 304 that hides pending entries.
+        # Validators are saved only after every entry is done: a stop in the middle
+        # must not turn the next poll into a 304 that hides the entries not yet seen.
         complete = not report.interrupted
         self.store.record_poll_success(
             feed_id,
             status=response.status,
             etag=response.etag if complete else state.etag,
             last_modified=response.last_modified if complete else state.last_modified,
-            title=document.title,
+            title=document.title if document else None,
             entry_count=report.new_entries,
-            warning=f"malformed feed: {document.malformed}" if document.malformed else None,
+            warning=f"malformed feed: {document.malformed}"
+            if document and document.malformed
+            else None,
         )
         log.info(
-            "feed polled: %s: %d entries, %d new, %d stored, %d duplicates, %d failed",
+            "feed polled: %s: %s%d entries, %d new, %d stored, %d duplicates, %d failed",
             feed.name,
+            "not modified, " if report.not_modified else "",
             report.entries_seen,
             report.new_entries,
             report.stored,
@@ -148,6 +142,43 @@ class Pipeline:
             report.failed,
         )
         return report
+
+    def _process_new_entries(
+        self, feed: FeedSettings, feed_id: int, entries: Iterable[FeedEntry], report: PollReport
+    ) -> None:
+        for entry in entries:
+            if self.stop.is_set():
+                report.interrupted = True
+                return
+            claim = self.store.claim_entry(feed_id, entry, max_attempts=self.fetch.max_attempts)
+            if claim is None:
+                continue
+            report.new_entries += claim.attempts == 0
+            self._process_counted(feed, feed_id, claim, entry, report)
+
+    def _retry_unfinished_entries(
+        self, feed: FeedSettings, feed_id: int, report: PollReport
+    ) -> None:
+        """Failed entries (and any a crash left pending) that dropped out of the poll above:
+        the feed answered 304, or no longer lists them."""
+        retries = self.store.retryable_entries(feed_id, max_attempts=self.fetch.max_attempts)
+        for claim, entry in retries:
+            if self.stop.is_set():
+                report.interrupted = True
+                return
+            if claim.id not in report.processed:
+                self._process_counted(feed, feed_id, claim, entry, report)
+
+    def _process_counted(
+        self,
+        feed: FeedSettings,
+        feed_id: int,
+        claim: EntryClaim,
+        entry: FeedEntry,
+        report: PollReport,
+    ) -> None:
+        report.processed.add(claim.id)
+        report.count(self.process_entry(feed, feed_id, claim, entry))
 
     def process_entry(
         self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry

@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("link", sa.String(length=2048), nullable=False),
         sa.Column("title", sa.Text(), nullable=True),
         sa.Column("published_at", Timestamp, nullable=True),
+        sa.Column("categories", sa.Text(), nullable=True),
         sa.Column("first_seen_at", Timestamp, nullable=False),
         sa.Column("last_attempt_at", Timestamp, nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),

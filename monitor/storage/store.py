@@ -7,6 +7,7 @@ crash at any point leaves either nothing or a `pending` row that the next poll r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,6 +151,7 @@ class Store:
                     link=entry.link,
                     title=entry.title,
                     published_at=entry.published_at,
+                    categories=json.dumps(entry.categories, ensure_ascii=False),
                     first_seen_at=utc_now(),
                     attempts=0,
                     outcome=Outcome.PENDING,
@@ -161,6 +163,26 @@ class Store:
                 row.outcome == Outcome.FAILED and row.attempts < max_attempts
             )
             return EntryClaim(id=row.id, attempts=row.attempts) if retryable else None
+
+    def retryable_entries(
+        self, feed_id: int, *, max_attempts: int, limit: int = 100
+    ) -> list[tuple[EntryClaim, FeedEntry]]:
+        """Entries of this feed left pending by a crash or failed fewer than `max_attempts` times,
+        oldest attempt first: they are retried even when the feed itself is unchanged."""
+        retryable = sa.or_(
+            Entry.outcome == Outcome.PENDING,
+            sa.and_(Entry.outcome == Outcome.FAILED, Entry.attempts < max_attempts),
+        )
+        with self._session() as session:
+            rows = session.scalars(
+                sa.select(Entry)
+                .where(Entry.feed_id == feed_id, retryable)
+                .order_by(Entry.last_attempt_at.is_not(None), Entry.last_attempt_at, Entry.id)
+                .limit(limit)
+            ).all()
+            return [
+                (EntryClaim(id=row.id, attempts=row.attempts), _feed_entry(row)) for row in rows
+            ]
 
     def record_entry_failure(self, entry_id: int, *, reason: str, error: str) -> None:
         with self._session() as session, session.begin():
@@ -277,3 +299,15 @@ class Store:
                 sa.select(Entry.outcome, sa.func.count()).group_by(Entry.outcome)
             )
             return dict(rows.tuples())
+
+
+def _feed_entry(row: Entry) -> FeedEntry:
+    categories = json.loads(row.categories) if row.categories else []
+    return FeedEntry(
+        link=row.link,
+        url=row.url,
+        guid=row.guid,
+        title=row.title,
+        published_at=row.published_at,
+        categories=tuple(str(category) for category in categories),
+    )
