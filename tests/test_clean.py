@@ -1,0 +1,51 @@
+"""Cleaning: auto-blog wrapping removed, the article's own text kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monitor.clean import clean_text
+
+SEED = (Path(__file__).parent / "fixtures" / "seed_repost.txt").read_text(encoding="utf-8")
+
+
+def test_seed_repost_loses_its_wrapping() -> None:
+    text, removed = clean_text(SEED)
+    assert "[ad_1]" not in text and "[ad_2]" not in text
+    assert "Source link" not in text
+    assert "Tags:" not in text
+    assert text.startswith("Cambodia’s Nationwide Committee for Counter Trafficking")
+    assert text.endswith("in addition to worldwide organisations.")
+    assert set(removed) == {"ad_markers", "source_link", "tags_line"}
+
+
+def test_seed_keeps_its_paraphrased_repeats() -> None:
+    text, _ = clean_text(SEED)
+    # The seed says the Khmer Times investigation paragraph twice in different words.
+    assert "Over the previous three years" in text
+    assert "Over the past three years" in text
+    assert len(text.splitlines()) == len(SEED.splitlines()) - 4
+
+
+def test_exact_repeated_paragraph_is_dropped_once() -> None:
+    paragraph = "Police rescued 312 foreign workers from a compound in Sihanoukville on Monday."
+    text, removed = clean_text(f"Intro line here.\n{paragraph}\nMiddle.\n{paragraph}\nEnd.")
+    assert text.count(paragraph) == 1
+    assert text.splitlines() == ["Intro line here.", paragraph, "Middle.", "End."]
+    assert removed == ("repeated_paragraphs",)
+
+
+def test_short_repeats_and_inline_words_are_kept() -> None:
+    text, removed = clean_text("Advertisement\nA story about a source link.\nAdvertisement")
+    assert text == "Advertisement\nA story about a source link.\nAdvertisement"
+    assert removed == ()
+
+
+def test_source_link_only_removed_at_the_end() -> None:
+    text, _ = clean_text("Source link\nThe article body.\nSource link")
+    assert text == "Source link\nThe article body."
+
+
+def test_whitespace_is_normalised() -> None:
+    text, _ = clean_text("  A   line\twith  spaces \n\n\n Next\u00a0line ")
+    assert text == "A line with spaces\nNext line"

@@ -1,0 +1,117 @@
+"""The `monitor` command as an operator runs it: exit statuses, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from monitor import __version__
+
+MONITOR = str(Path(sys.executable).parent / "monitor")
+
+
+def monitor(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [MONITOR, *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    result = monitor("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = monitor("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "run-once", "check-config", "db"):
+        assert command in result.stdout
+    db_help = monitor("db", "--help", cwd=tmp_path)
+    assert "upgrade" in db_help.stdout and "downgrade" in db_help.stdout
+
+
+def test_broken_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[[feeds]]\nname = "a"\nurl = "https://a.example/feed"\ninterval = "fast"\n',
+        encoding="utf-8",
+    )
+    for command in ("run", "run-once", "check-config"):
+        result = monitor(command, cwd=tmp_path)
+        assert result.returncode == 2, command
+        assert "config.toml" in result.stderr
+        assert "feeds[0].interval" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_config_from_environment_and_option(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.toml").write_text('[fetch]\ntimeout = "7s"\n', encoding="utf-8")
+    by_env = monitor("check-config", cwd=tmp_path, env={"MONITOR_CONFIG": "elsewhere.toml"})
+    assert by_env.returncode == 0, by_env.stderr
+    assert 'timeout = "7s"' in by_env.stdout
+    by_option = monitor("--config", "elsewhere.toml", "check-config", cwd=tmp_path)
+    assert 'timeout = "7s"' in by_option.stdout
+    missing = monitor("check-config", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "config.toml: config file not found" in missing.stderr
+
+
+def test_check_config_masks_the_password(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[database]\nurl = "postgresql://monitor:s3cret@db.internal:5432/monitor"\n',
+        encoding="utf-8",
+    )
+    result = monitor("check-config", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "postgresql://monitor:***@db.internal:5432/monitor" in result.stdout
+    overridden = monitor(
+        "check-config",
+        cwd=tmp_path,
+        env={"MONITOR_DATABASE_URL": "postgresql://u:other-secret@h/db"},
+    )
+    assert "other-secret" not in overridden.stdout and "u:***@h/db" in overridden.stdout
+
+
+def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[database]\nurl = "sqlite:///var/m.db"\n', encoding="utf-8"
+    )
+    result = monitor("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "var" / "m.db") as connection:
+        tables = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+    assert {"feeds", "entries", "articles", "article_tags", "duplicates"} <= tables
+    current = monitor("db", "current", cwd=tmp_path)
+    assert current.returncode == 0 and "0001" in current.stdout
+    down = monitor("db", "downgrade", "base", cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+
+
+def test_unreachable_database_exits_1_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("", encoding="utf-8")
+    result = monitor(
+        "run-once",
+        cwd=tmp_path,
+        env={"MONITOR_DATABASE_URL": "postgresql://monitor:pw@127.0.0.1:9/none?connect_timeout=2"},
+    )
+    assert result.returncode == 1
+    assert "database error" in result.stderr
+    assert "pw@" not in result.stderr
+    assert "Traceback" not in result.stderr

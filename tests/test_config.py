@@ -1,0 +1,192 @@
+"""Configuration: validation, error messages that name the key, environment overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import (
+    format_duration,
+    load_settings,
+    parse_duration,
+    parse_size,
+    resolve_config_path,
+)
+from monitor.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_for(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), environ={})
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("45s", 45),
+        ("15m", 900),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("90", 90),
+        (30, 30),
+        (2.5, 2.5),
+        ("500ms", 0.5),
+        (" 15M ", 900),
+    ],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["fast", "", "15 minutes", "-5s", "0", "m15", True, None, "1x"])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_format_duration_round_trips() -> None:
+    for seconds in (45, 900, 7200, 86400, 5400, 0.5):
+        assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("10MB", 10_000_000), ("512KiB", 524_288), (1024, 1024)]
+)
+def test_sizes(text: object, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_shipped_config_is_valid_and_uses_real_feeds() -> None:
+    settings = load_settings(REPO / "config.toml", environ={})
+    assert settings.database.url == "sqlite:///data/monitor.db"
+    assert settings.fetch.allow_private_addresses is False
+    assert "+http" in settings.fetch.user_agent  # a contact URL
+    assert len(settings.enabled_feeds) >= 8
+    assert all(feed.url.startswith("https://") for feed in settings.feeds)
+
+
+def test_every_shipped_feed_has_a_comment() -> None:
+    lines = (REPO / "config.toml").read_text(encoding="utf-8").splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() == "[[feeds]]":
+            assert lines[index + 1].lstrip().startswith("#"), f"feed at line {index + 1}"
+
+
+def test_defaults_and_feed_values(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(
+            tmp_path,
+            """
+            [[feeds]]
+            name = "Local"
+            url = "http://127.0.0.1:8000/feed.rss"
+            interval = "45s"
+            tags = ["cambodia", " scam  compounds ", "cambodia"]
+            """,
+        ),
+        environ={},
+    )
+    (feed,) = settings.feeds
+    assert feed.interval == 45
+    assert feed.tags == ("cambodia", "scam compounds")
+    assert feed.enabled is True
+    assert settings.fetch.timeout == 20
+    assert settings.fetch.max_attempts == 3
+
+
+def test_unknown_key_is_named_with_its_section(tmp_path: Path) -> None:
+    message = error_for(tmp_path, '[fetch]\ntimout = "5s"\n')
+    assert "config.toml" in message
+    assert "fetch.timout: unknown key" in message
+    assert "timeout" in message  # the expected keys are listed
+
+
+def test_missing_url_names_the_feed(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path, '[[feeds]]\nname = "a"\nurl = "https://a.example/"\n[[feeds]]\nname = "b"\n'
+    )
+    assert "feeds[1].url" in message
+    assert "'b'" in message
+    assert "missing" in message
+
+
+def test_bad_interval_names_the_key_and_value(tmp_path: Path) -> None:
+    feeds = "".join(
+        f'[[feeds]]\nname = "f{i}"\nurl = "https://f{i}.example/feed"\n' for i in range(3)
+    )
+    message = error_for(
+        tmp_path, feeds + '[[feeds]]\nname = "x"\nurl = "https://x.example/"\ninterval = "fast"\n'
+    )
+    assert "feeds[3].interval" in message
+    assert "'fast'" in message
+
+
+def test_duplicate_feed_url_after_canonicalisation(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        '[[feeds]]\nname = "a"\nurl = "https://A.example/feed?utm_source=x"\n'
+        '[[feeds]]\nname = "b"\nurl = "https://a.example/feed"\n',
+    )
+    assert "feeds[1].url" in message
+    assert "duplicate feed URL" in message
+    assert "feeds[0]" in message
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    message = error_for(
+        tmp_path,
+        '[fetch]\nfoo = 1\n[[feeds]]\nname = "a"\nurl = "ftp://a.example/"\n',
+    )
+    assert "2 problems" in message
+    assert "fetch.foo" in message
+    assert "feeds[0].url" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("feeds = [", "invalid TOML"),
+        ('[fetch]\ntimeout = "soon"\n', "fetch.timeout"),
+        ('[fetch]\nallow_private_addresses = "yes"\n', "fetch.allow_private_addresses"),
+        ('[[feeds]]\nname = ""\nurl = "https://a.example/"\n', "feeds[0].name"),
+        ('[[feeds]]\nname = "a"\nurl = "https://a.example/"\ntags = "x"\n', "feeds[0].tags"),
+        (
+            '[[feeds]]\nname = "a"\nurl = "https://a.example/"\nenabled = "maybe"\n',
+            "feeds[0].enabled",
+        ),
+        ("database = 5\n", "database"),
+    ],
+)
+def test_bad_values(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in error_for(tmp_path, text)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_database_url_from_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[database]\nurl = "sqlite:///a.db"\n')
+    settings = load_settings(path, environ={"MONITOR_DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert settings.database.url == "postgresql://u:pw@h/db"
+
+
+def test_config_path_resolution(tmp_path: Path) -> None:
+    assert (
+        resolve_config_path(tmp_path / "a.toml", {"MONITOR_CONFIG": "b.toml"})
+        == tmp_path / "a.toml"
+    )
+    assert resolve_config_path(None, {"MONITOR_CONFIG": "b.toml"}) == Path("b.toml")
+    assert resolve_config_path(None, {}) == Path("config.toml")

@@ -1,0 +1,224 @@
+"""The store on real databases: entry claims, atomic article writes, feed sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from monitor.config import FeedSettings
+from monitor.dedup import text_fingerprint
+from monitor.records import (
+    CleanedArticle,
+    Decision,
+    DuplicateKind,
+    ExtractedArticle,
+    FeedEntry,
+    Outcome,
+    Tag,
+    TaggedArticle,
+    TagSource,
+)
+from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed
+from monitor.storage.store import Store
+
+FEED = FeedSettings(name="Local", url="http://127.0.0.1:1/feed.rss", interval=60, tags=("kh",))
+
+
+def entry(url: str = "http://127.0.0.1:1/a.html", guid: str | None = "g1") -> FeedEntry:
+    return FeedEntry(
+        link=url,
+        url=url,
+        guid=guid,
+        title="A title",
+        published_at=datetime(2024, 3, 14, 3, 0, tzinfo=UTC),
+    )
+
+
+def article(url: str = "http://127.0.0.1:1/a.html", text: str = "Body text.") -> TaggedArticle:
+    extracted = ExtractedArticle(
+        url=url,
+        title="Title",
+        text=text,
+        author="Reporter",
+        published_at=datetime(2024, 3, 14, 3, 0, tzinfo=UTC),
+        language="en",
+        site="127.0.0.1",
+        fetched_at=datetime(2024, 3, 14, 4, 0, tzinfo=UTC),
+    )
+    return TaggedArticle(
+        cleaned=CleanedArticle(article=extracted, text=text),
+        tags=(Tag(name="kh", source=TagSource.FEED), Tag(name="Crime", source=TagSource.CATEGORY)),
+    )
+
+
+def test_sync_feeds_adds_updates_and_disables(store: Store) -> None:
+    other = FeedSettings(name="Other", url="http://127.0.0.1:1/other.rss")
+    ids = store.sync_feeds([FEED, other])
+    assert set(ids) == {FEED.url, other.url}
+    renamed = FEED.model_copy(update={"name": "Renamed", "interval": 120.0})
+    assert store.sync_feeds([renamed]) == {FEED.url: ids[FEED.url]}
+    with store.engine.connect() as connection:
+        rows = {row.url: row for row in connection.execute(sa.select(Feed))}
+    assert rows[FEED.url].name == "Renamed"
+    assert rows[FEED.url].interval_seconds == 120
+    assert rows[other.url].enabled is False
+
+
+def test_claim_entry_once_per_guid_or_url(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    claim = store.claim_entry(feed_id, entry(), max_attempts=3)
+    assert claim is not None
+    # Still pending (a crash would leave it so): claimed again, same row.
+    assert store.claim_entry(feed_id, entry(), max_attempts=3) == claim
+    store.store_article(
+        entry_id=claim.id,
+        feed_id=feed_id,
+        article=article(),
+        decision=Decision(fingerprint=text_fingerprint("Body text.")),
+    )
+    assert store.claim_entry(feed_id, entry(), max_attempts=3) is None
+    # Same GUID with another link, or same URL with another GUID: the same entry.
+    assert (
+        store.claim_entry(feed_id, entry(url="http://127.0.0.1:1/moved.html"), max_attempts=3)
+        is None
+    )
+    assert store.claim_entry(feed_id, entry(guid="g2"), max_attempts=3) is None
+
+
+def test_failed_entries_are_retried_up_to_the_limit(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    for _ in range(2):
+        claim = store.claim_entry(feed_id, entry(), max_attempts=2)
+        assert claim is not None
+        store.record_entry_failure(claim.id, reason="http_500", error="HTTP 500")
+    assert store.claim_entry(feed_id, entry(), max_attempts=2) is None
+    with store.engine.connect() as connection:
+        row = connection.execute(sa.select(Entry)).one()
+    assert (row.outcome, row.attempts, row.reason) == (Outcome.FAILED, 2, "http_500")
+
+
+def test_store_article_writes_article_tags_and_outcome_together(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    claim = store.claim_entry(feed_id, entry(), max_attempts=3)
+    assert claim is not None
+    article_id = store.store_article(
+        entry_id=claim.id,
+        feed_id=feed_id,
+        article=article(),
+        decision=Decision(fingerprint=text_fingerprint("Body text.")),
+    )
+    assert article_id is not None
+    with store.engine.connect() as connection:
+        stored = connection.execute(sa.select(Article)).one()
+        tags = connection.execute(sa.select(ArticleTag.tag, ArticleTag.source)).all()
+        outcome = connection.execute(sa.select(Entry.outcome, Entry.article_id)).one()
+    assert stored.url == "http://127.0.0.1:1/a.html"
+    assert stored.site == "127.0.0.1"
+    assert sorted(tags) == [("Crime", "category"), ("kh", "feed")]
+    assert tuple(outcome) == (Outcome.STORED, article_id)
+    assert store.article_id_for_url("http://127.0.0.1:1/a.html") == article_id
+    assert store.article_id_for_fingerprint(text_fingerprint("body   TEXT.")) == article_id
+
+
+def test_times_come_back_as_utc(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    claim = store.claim_entry(feed_id, entry(), max_attempts=3)
+    assert claim is not None
+    store.store_article(
+        entry_id=claim.id, feed_id=feed_id, article=article(), decision=Decision(fingerprint="x")
+    )
+    from sqlalchemy.orm import Session
+
+    with Session(store.engine) as session:
+        stored = session.scalars(sa.select(Article)).one()
+    assert stored.published_at == datetime(2024, 3, 14, 3, 0, tzinfo=UTC)
+    assert stored.published_at is not None and stored.published_at.utcoffset() is not None
+
+
+def test_second_insert_of_a_url_reports_the_conflict(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    first = store.claim_entry(feed_id, entry(guid="a"), max_attempts=3)
+    second = store.claim_entry(
+        feed_id, entry(url="http://127.0.0.1:1/b.html", guid="b"), max_attempts=3
+    )
+    assert first is not None and second is not None
+    assert (
+        store.store_article(
+            entry_id=first.id,
+            feed_id=feed_id,
+            article=article(),
+            decision=Decision(fingerprint="x"),
+        )
+        is not None
+    )
+    # A racing writer with the same canonical URL: nothing half-written.
+    assert (
+        store.store_article(
+            entry_id=second.id,
+            feed_id=feed_id,
+            article=article(),
+            decision=Decision(fingerprint="x"),
+        )
+        is None
+    )
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(Article)).scalar() == 1
+        assert connection.execute(sa.select(sa.func.count()).select_from(ArticleTag)).scalar() == 2
+        outcome = connection.execute(sa.select(Entry.outcome).where(Entry.id == second.id)).scalar()
+    assert outcome == Outcome.PENDING
+
+
+def test_store_duplicate_links_the_copy(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    first = store.claim_entry(feed_id, entry(guid="a"), max_attempts=3)
+    copy = store.claim_entry(
+        feed_id, entry(url="http://127.0.0.1:1/copy.html", guid="b"), max_attempts=3
+    )
+    assert first is not None and copy is not None
+    kept = store.store_article(
+        entry_id=first.id, feed_id=feed_id, article=article(), decision=Decision(fingerprint="x")
+    )
+    assert kept is not None
+    store.store_duplicate(
+        entry_id=copy.id,
+        feed_id=feed_id,
+        url="http://www.copy.example/copy.html",
+        title="Copy",
+        decision=Decision(duplicate_of=kept, kind=DuplicateKind.EXACT_TEXT, similarity=1.0),
+    )
+    with store.engine.connect() as connection:
+        duplicate = connection.execute(sa.select(Duplicate)).one()
+        outcome = connection.execute(
+            sa.select(Entry.outcome, Entry.article_id).where(Entry.id == copy.id)
+        ).one()
+    assert (duplicate.article_id, duplicate.kind, duplicate.site) == (
+        kept,
+        "exact_text",
+        "copy.example",
+    )
+    assert duplicate.detected_at is not None
+    assert tuple(outcome) == (Outcome.DUPLICATE, kept)
+
+
+def test_poll_failures_count_up_and_success_resets(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    store.record_poll_failure(feed_id, error="timeout: slow", status=None)
+    store.record_poll_failure(feed_id, error="http_503: busy", status=503)
+    with store.engine.connect() as connection:
+        row = connection.execute(sa.select(Feed)).one()
+    assert (row.consecutive_failures, row.last_status, row.last_error) == (2, 503, "http_503: busy")
+    assert row.last_success_at is None and row.last_polled_at is not None
+    store.record_poll_success(
+        feed_id, status=200, etag='"v1"', last_modified=None, title="T", entry_count=4
+    )
+    state = store.feed_state(feed_id)
+    assert state.etag == '"v1"'
+    with store.engine.connect() as connection:
+        row = connection.execute(sa.select(Feed)).one()
+    assert (row.consecutive_failures, row.last_error, row.last_entry_count, row.title) == (
+        0,
+        None,
+        4,
+        "T",
+    )
