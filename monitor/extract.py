@@ -15,7 +15,10 @@ from monitor.errors import ExtractionError
 from monitor.records import ExtractedArticle, FeedEntry, FetchedPage
 from monitor.urls import canonical_url, site_of
 
-# Long enough for the language classifier to beat a site-wide <html lang>.
+# Below this, what trafilatura found is a menu or a caption, not an article.
+MIN_ARTICLE_CHARS = 80
+# Latin-script text this long lets the classifier beat a site-wide <html lang>;
+# Khmer and Chinese say as much in far fewer characters.
 _MIN_TEXT_FOR_DETECTION = 200
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 _PUBLISHED_XPATH = (
@@ -55,8 +58,11 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         },
     )
     text = (getattr(document, "text", None) or "").strip()
-    if not text:
-        raise ExtractionError(f"{page.final_url}: no article text found", reason="no_article_text")
+    if len(text) < MIN_ARTICLE_CHARS:
+        raise ExtractionError(
+            f"{page.final_url}: no article text found ({len(text)} characters)",
+            reason="no_article_text",
+        )
     title = _clean(getattr(document, "title", None)) or entry.title or _first_words(text)
     published_at = choose_published_at(
         declared_time or _parse_page_date(getattr(document, "date", None)),
@@ -153,10 +159,15 @@ def _json_ld_dates(script: str) -> list[str]:
 
 def detect_language(text: str, declared: str | None) -> str | None:
     """ISO 639-1 code: classified from the text when there is enough of it."""
-    if len(text) >= _MIN_TEXT_FOR_DETECTION or not declared:
+    if len(text) >= _MIN_TEXT_FOR_DETECTION or not declared or not _mostly_latin(text):
         code: str = py3langid.classify(text[:5000])[0]
         return code
     return declared
+
+
+def _mostly_latin(text: str) -> bool:
+    letters = [char for char in text[:1000] if char.isalpha()]
+    return sum(char < "\u0250" for char in letters) * 2 >= len(letters)
 
 
 def _html_language(tree: Any) -> str | None:

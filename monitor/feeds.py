@@ -28,7 +28,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     response_headers.setdefault("content-location", url)
     parsed = feedparser.parse(body, response_headers=response_headers)
-    malformed = _bozo_reason(parsed) if parsed.get("bozo") else None
+    malformed = _bozo_reason(parsed) if _is_malformed(parsed) else None
     if not parsed.get("version") and not parsed.entries:
         raise FeedParseError(
             f"not a feed: {malformed or 'no RSS, Atom or JSON Feed document found'}",
@@ -50,6 +50,14 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         malformed=malformed,
         skipped=skipped,
     )
+
+
+# Notes about the HTTP headers, not about the document: the feed parsed as it should.
+_BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+
+
+def _is_malformed(parsed: Any) -> bool:
+    return bool(parsed.get("bozo")) and not isinstance(parsed.get("bozo_exception"), _BENIGN_BOZO)
 
 
 def _bozo_reason(parsed: Any) -> str:

@@ -1,0 +1,108 @@
+"""`monitor run` as a process: it polls on schedule, survives failing feeds, and stops
+cleanly on SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.localsite import LocalSite
+
+MONITOR = str(Path(sys.executable).parent / "monitor")
+pytestmark = pytest.mark.slow
+
+
+def start(config: Path) -> subprocess.Popen[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    return subprocess.Popen(
+        [MONITOR, "--config", str(config), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def count(database: Path, sql: str) -> int:
+    if not database.exists():
+        return 0
+    try:
+        with sqlite3.connect(database) as connection:
+            return int(connection.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # not migrated yet
+        return 0
+
+
+def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, float]:
+    began = time.monotonic()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    return process.returncode, stderr, time.monotonic() - began
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_daemon_polls_on_schedule_and_stops_on_signal(
+    site: LocalSite, tmp_path: Path, signum: int
+) -> None:
+    database = tmp_path / "monitor.db"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{database}"\n[fetch]\nallow_private_addresses = true\n'
+        f'[[feeds]]\nname = "wire"\nurl = "{site.url("/feeds/wire.atom")}"\ninterval = "1s"\n',
+        encoding="utf-8",
+    )
+    process = start(config)
+    try:
+        wait_for(lambda: count(database, "SELECT count(*) FROM articles") == 4)
+        # The schedule goes on: the feed is polled again (answered 304 by the site).
+        polls = site.hits("/feeds/wire.atom")
+        wait_for(lambda: site.hits("/feeds/wire.atom") >= polls + 2, timeout=20)
+    finally:
+        returncode, stderr, seconds = stop(process, signum)
+    assert returncode == 0, stderr
+    assert seconds < 10
+    assert "daemon stopped" in stderr
+    assert "Traceback" not in stderr
+    assert count(database, "SELECT count(*) FROM entries WHERE outcome = 'pending'") == 0
+
+
+def test_daemon_keeps_running_when_feeds_fail(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "monitor.db"}"\n'
+        '[fetch]\nallow_private_addresses = true\ntimeout = "2s"\n'
+        '[[feeds]]\nname = "down"\nurl = "http://127.0.0.1:9/feed.rss"\ninterval = "1s"\n'
+        '[[feeds]]\nname = "nowhere"\nurl = "http://monitor-test.invalid/feed.rss"\ninterval = "1s"\n',
+        encoding="utf-8",
+    )
+    process = start(config)
+    try:
+        wait_for(
+            lambda: (
+                count(tmp_path / "monitor.db", "SELECT min(consecutive_failures) FROM feeds") >= 3
+            ),
+            timeout=30,
+        )
+        assert process.poll() is None
+    finally:
+        returncode, stderr, _ = stop(process, signal.SIGTERM)
+    assert returncode == 0
+    assert "feed failed: down" in stderr and "feed failed: nowhere" in stderr
+    assert "Traceback" not in stderr

@@ -1,0 +1,158 @@
+"""Extraction: trafilatura over real markup, dates, fallbacks and language."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from monitor.errors import ExtractionError
+from monitor.extract import (
+    choose_published_at,
+    detect_language,
+    extract_article,
+    published_time_in_metadata,
+)
+from monitor.records import FeedEntry, FetchedPage
+
+SITE = Path(__file__).parent / "site"
+FETCHED = datetime(2024, 7, 1, tzinfo=UTC)
+
+
+def page(body: bytes, url: str = "http://news.test/story.html") -> FetchedPage:
+    return FetchedPage(
+        url=url, final_url=url, status=200, content_type="text/html", body=body, fetched_at=FETCHED
+    )
+
+
+def entry(**values: object) -> FeedEntry:
+    defaults: dict[str, object] = {
+        "link": "http://news.test/story.html",
+        "url": "http://news.test/story.html",
+    }
+    return FeedEntry(**{**defaults, **values})  # type: ignore[arg-type]
+
+
+def test_page_time_with_offset_is_converted_to_utc() -> None:
+    html = (
+        SITE
+        / "herald/2024/03/14/police-free-312-foreigners-in-sihanoukville-scam-compound-raid.html"
+    )
+    article = extract_article(
+        page(html.read_bytes().replace(b"{{BASE}}", b"http://news.test")), entry()
+    )
+    # 06:40 on 14 March in Phnom Penh is 23:40 on 13 March in UTC.
+    assert article.published_at == datetime(2024, 3, 13, 23, 40, tzinfo=UTC)
+    assert article.language == "en"
+    assert article.site == "news.test"
+
+
+def test_page_without_metadata_falls_back_to_the_feed() -> None:
+    html = SITE / "observer/stories/battambang-shelter-opens-for-trafficking-survivors.html"
+    feed_time = datetime(2024, 5, 2, 1, 15, tzinfo=UTC)
+    article = extract_article(
+        page(html.read_bytes().replace(b"{{BASE}}", b"http://news.test")),
+        entry(title="Battambang shelter opens for trafficking survivors", published_at=feed_time),
+    )
+    assert article.title == "Battambang shelter opens for trafficking survivors"
+    assert article.published_at == feed_time
+    assert article.author is None
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        (
+            '<meta property="article:published_time" content="2024-03-14T06:40:00+07:00">',
+            datetime(2024, 3, 13, 23, 40, tzinfo=UTC),
+        ),
+        (
+            '<meta itemprop="datePublished" content="2024-03-14T06:40:00Z">',
+            datetime(2024, 3, 14, 6, 40, tzinfo=UTC),
+        ),
+        (
+            '<script type="application/ld+json">{"@graph": [{"@type": "NewsArticle", '
+            '"datePublished": "2024-03-14T10:00:00+02:00"}]}</script>',
+            datetime(2024, 3, 14, 8, 0, tzinfo=UTC),
+        ),
+        (
+            '<time class="entry-date published" datetime="2024-03-14T01:00:00-05:00">x</time>',
+            datetime(2024, 3, 14, 6, 0, tzinfo=UTC),
+        ),
+        ('<meta property="article:published_time" content="2024-03-14">', None),
+        ('<script type="application/ld+json">{broken</script>', None),
+    ],
+)
+def test_published_time_in_metadata(markup: str, expected: datetime | None) -> None:
+    tree = lxml.html.fromstring(f"<html><head>{markup}</head><body><p>x</p></body></html>")
+    assert published_time_in_metadata(tree) == expected
+
+
+FEED_TIME = datetime(2024, 3, 13, 23, 40, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("page_time", "feed_time", "expected"),
+    [
+        (
+            datetime(2024, 3, 14, 2, 0, tzinfo=UTC),
+            FEED_TIME,
+            datetime(2024, 3, 14, 2, 0, tzinfo=UTC),
+        ),
+        # A bare local day matching the feed's time in some time zone: the feed's time.
+        (datetime(2024, 3, 14), FEED_TIME, FEED_TIME),
+        # A bare day far from the feed's time: the day itself.
+        (datetime(2024, 3, 1), FEED_TIME, datetime(2024, 3, 1, tzinfo=UTC)),
+        (None, FEED_TIME, FEED_TIME),
+        (None, None, None),
+        # A page date in the future is a parsing accident.
+        (datetime(2030, 1, 1, tzinfo=UTC), FEED_TIME, FEED_TIME),
+        (None, FETCHED + timedelta(days=30), None),
+    ],
+)
+def test_choose_published_at(
+    page_time: datetime | None, feed_time: datetime | None, expected: datetime | None
+) -> None:
+    assert choose_published_at(page_time, feed_time, fetched_at=FETCHED) == expected
+
+
+def test_page_without_article_text() -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract_article(page(b"<html><body><nav><a href='/'>Home</a></nav></body></html>"), entry())
+    assert caught.value.reason == "no_article_text"
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00\x01\x02\x03", b"%PDF-1.4 binary"])
+def test_garbage_is_an_extraction_error(body: bytes) -> None:
+    with pytest.raises(ExtractionError):
+        extract_article(page(body), entry())
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        (
+            "ក្រសួងមហាផ្ទៃបានប្រកាសថា ប្រតិបត្តិការបង្ក្រាបការឆបោកតាមអនឡាញ នឹងត្រូវពង្រីកទៅកាន់ខេត្តជាប់ព្រំដែនចំនួនប្រាំបី។ "
+            * 3,
+            "km",
+        ),
+        (
+            "柬埔寨警方周一在西哈努克港的一个诈骗园区解救了312名外国人，其中包括来自中国、越南和印度尼西亚的受害者。"
+            * 3,
+            "zh",
+        ),
+        (
+            "Police in Sihanoukville freed 312 foreigners from a scam compound on Monday, officials said. "
+            * 3,
+            "en",
+        ),
+    ],
+)
+def test_language_is_detected_from_the_text(text: str, language: str) -> None:
+    assert detect_language(text, declared="en") == language
+
+
+def test_short_text_keeps_the_declared_language() -> None:
+    assert detect_language("Bonjour", declared="fr") == "fr"

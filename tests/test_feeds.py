@@ -1,0 +1,90 @@
+"""Feed parsing: the three formats of the fixture site, malformed and non-feeds."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.errors import FeedParseError
+from monitor.feeds import parse_feed
+
+SITE = Path(__file__).parent / "site"
+BASE = "http://news.test"
+EXPECTATIONS: dict[str, Any] = json.loads((SITE / "expectations.json").read_text(encoding="utf-8"))
+
+
+def feed_bytes(name: str) -> bytes:
+    return (SITE / name).read_bytes().replace(b"{{BASE}}", BASE.encode())
+
+
+@pytest.mark.parametrize("feed", EXPECTATIONS["feeds"])
+def test_fixture_feeds(feed: str) -> None:
+    document = parse_feed(feed_bytes(feed), url=f"{BASE}/{feed}")
+    expected = [item for item in EXPECTATIONS["items"] if item["feed"] == feed]
+    assert document.malformed is None
+    assert document.title
+    assert [entry.link for entry in document.entries] == [
+        item["link"].replace("{{BASE}}", BASE) for item in expected
+    ]
+    for entry, item in zip(document.entries, expected, strict=True):
+        assert entry.guid == item["guid"].replace("{{BASE}}", BASE)
+        assert entry.title == item["feed_title"]
+        assert entry.published_at == datetime.fromisoformat(item["feed_published_at"])
+        assert entry.published_at is not None and entry.published_at.tzinfo is UTC
+        assert list(entry.categories) == item["categories"]
+        assert "utm_" not in entry.url and "#" not in entry.url
+
+
+def test_malformed_feed_still_yields_its_entries() -> None:
+    broken = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T & Co</title>
+    <item><title>One</title><link>http://news.test/1</link></item>
+    <item><title>Two</title><link>http://news.test/2</link></item>
+    <item><title>Unclosed"""
+    document = parse_feed(broken, url="http://news.test/feed")
+    assert document.malformed
+    assert [entry.url for entry in document.entries][:2] == [
+        "http://news.test/1",
+        "http://news.test/2",
+    ]
+
+
+def test_relative_links_resolve_against_the_feed() -> None:
+    feed = b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>Rel</title><link>/stories/a.html?utm_source=rss</link><guid>a</guid></item>
+    </channel></rss>"""
+    (entry,) = parse_feed(feed, url="http://news.test/feeds/x.rss").entries
+    assert entry.link == "http://news.test/stories/a.html?utm_source=rss"
+    assert entry.url == "http://news.test/stories/a.html"
+
+
+def test_entries_without_a_usable_link_are_skipped() -> None:
+    feed = b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>No link</title></item>
+    <item><title>Mail</title><link>mailto:desk@news.test</link></item>
+    <item><title>Good</title><link>http://news.test/ok</link></item>
+    </channel></rss>"""
+    document = parse_feed(feed, url="http://news.test/feed")
+    assert [entry.title for entry in document.entries] == ["Good"]
+    assert document.skipped == 2
+
+
+def test_html_in_titles_becomes_text() -> None:
+    feed = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+    <entry><title type="html">Police &lt;b&gt;free&lt;/b&gt; 312 &amp;amp; more</title>
+    <link href="http://news.test/a"/><id>urn:a</id><updated>2024-01-01T00:00:00Z</updated></entry>
+    </feed>"""
+    (entry,) = parse_feed(feed, url="http://news.test/feed").entries
+    assert entry.title == "Police free 312 & more"
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html><body><p>Not a feed</p></body></html>", b"", b"\x00\x01\x02", b"{not json"]
+)
+def test_not_a_feed(body: bytes) -> None:
+    with pytest.raises(FeedParseError) as caught:
+        parse_feed(body, url="http://news.test/feed")
+    assert caught.value.reason == "not_a_feed"

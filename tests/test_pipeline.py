@@ -1,0 +1,126 @@
+"""The pipeline in-process, on SQLite and PostgreSQL: failures recorded, runs go on, crashes resume."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from monitor import pipeline as pipeline_module
+from monitor.config import FeedSettings, FetchSettings, Settings
+from monitor.extract import extract_article
+from monitor.feeds import parse_feed
+from monitor.records import Outcome
+from monitor.runner import run_once
+from monitor.storage.schema import Article, Entry, Feed
+from monitor.storage.store import Store
+from tests.localsite import LocalSite
+
+FETCH = FetchSettings(allow_private_addresses=True, timeout=5, max_attempts=2)
+
+
+def settings(site: LocalSite, *feeds: str) -> Settings:
+    return Settings(
+        fetch=FETCH,
+        feeds=tuple(FeedSettings(name=feed, url=site.url(f"/{feed}")) for feed in feeds),
+    )
+
+
+def rows(store: Store, model: Any) -> list[Any]:
+    with store.engine.connect() as connection:
+        return list(connection.execute(sa.select(model)).all())
+
+
+def test_a_failing_feed_is_recorded_and_the_others_run(site: LocalSite, store: Store) -> None:
+    config = settings(site, "feeds/missing.rss", "feeds/wire.atom")
+    summary = run_once(config, store)
+    assert summary.feeds_polled == 2 and summary.feeds_failed == 1
+    assert summary.total("stored") > 0
+    feeds = {row.name: row for row in rows(store, Feed)}
+    missing = feeds["feeds/missing.rss"]
+    assert (missing.last_status, missing.consecutive_failures) == (404, 1)
+    assert missing.last_error.startswith("http_404")
+    assert feeds["feeds/wire.atom"].consecutive_failures == 0
+
+
+def test_not_a_feed_is_recorded(site: LocalSite, store: Store) -> None:
+    site.route(
+        "/feeds/html.rss", lambda _: (200, {"Content-Type": "text/html"}, b"<html>hi</html>")
+    )
+    summary = run_once(settings(site, "feeds/html.rss"), store)
+    assert summary.feeds_failed == 1
+    (feed,) = rows(store, Feed)
+    assert feed.last_error.startswith("not_a_feed")
+
+
+def test_an_unexpected_error_on_one_page_fails_only_that_entry(
+    site: LocalSite, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = extract_article
+
+    def flaky(page: Any, entry: Any) -> Any:
+        if "indonesia" in page.url:
+            raise TypeError("library bug")
+        return real(page, entry)
+
+    monkeypatch.setattr(pipeline_module, "extract_article", flaky)
+    summary = run_once(settings(site, "feeds/wire.atom"), store)
+    assert summary.total("failed") == 1
+    assert summary.total("stored") >= 2
+    (failed,) = [row for row in rows(store, Entry) if row.outcome == Outcome.FAILED]
+    assert failed.reason == "unexpected_error"
+    assert "TypeError: library bug" in failed.error
+
+
+def test_failed_entries_give_up_after_max_attempts(site: LocalSite, store: Store) -> None:
+    config = settings(site, "feeds/national.rss")
+    for _ in range(3):
+        run_once(config, store)
+    (failed,) = [row for row in rows(store, Entry) if row.outcome == Outcome.FAILED]
+    assert failed.attempts == FETCH.max_attempts
+    assert (
+        site.hits(
+            "/herald/2024/04/10/interior-ministry-extends-scam-crackdown-to-border-provinces.html"
+        )
+        == 2
+    )
+
+
+def test_an_entry_left_pending_by_a_crash_is_resumed(site: LocalSite, store: Store) -> None:
+    config = settings(site, "feeds/wire.atom")
+    feed_id = store.sync_feeds(config.feeds)[config.feeds[0].url]
+    body = (site.root / "feeds/wire.atom").read_bytes().replace(b"{{BASE}}", site.base_url.encode())
+    first = parse_feed(body, url=config.feeds[0].url).entries[0]
+    # What a crash after "recorded, not yet stored" leaves behind:
+    store.claim_entry(feed_id, first, max_attempts=2)
+    store.record_poll_success(
+        feed_id, status=200, etag=None, last_modified=None, title=None, entry_count=1
+    )
+    run_once(config, store)
+    entries = {row.url: row for row in rows(store, Entry)}
+    assert entries[first.url].outcome == Outcome.STORED
+    assert len([r for r in rows(store, Article) if r.url == first.url]) == 1
+
+
+def test_stop_finishes_the_entry_in_hand_and_keeps_validators(
+    site: LocalSite, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stop = threading.Event()
+    real = pipeline_module.prepare_article
+
+    def stop_after_first(*args: Any, **kwargs: Any) -> Any:
+        stop.set()  # as SIGTERM would, while the first page is in hand
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "prepare_article", stop_after_first)
+    config = settings(site, "feeds/wire.atom")
+    summary = run_once(config, store, stop=stop)
+    assert summary.reports[0].interrupted
+    assert summary.total("stored") == 1  # the entry in hand was finished, not abandoned
+    assert all(row.outcome in (Outcome.STORED, Outcome.DUPLICATE) for row in rows(store, Entry))
+    (feed,) = rows(store, Feed)
+    assert feed.etag is None  # the next poll must fetch the feed in full
+    monkeypatch.setattr(pipeline_module, "prepare_article", real)
+    assert run_once(config, store).total("stored") == 3  # the other three entries of the feed
