@@ -29,10 +29,11 @@ from monitor.errors import ConfigError, DatabaseError, MonitorError
 from monitor.logs import configure_logging
 from monitor.runner import open_store, run_daemon, run_once
 from monitor.storage.database import (
-    alembic_config,
+    check_reachable,
     create_database_engine,
     downgrade_database,
     mask_url,
+    schema_revisions,
     upgrade_database,
 )
 
@@ -172,12 +173,16 @@ def db_downgrade(context: _Context, revision: str) -> None:
 @db.command("current")
 @pass_context
 def db_current(context: _Context) -> None:
-    """Print the schema revision of the database."""
-    from alembic import command
-
+    """Print the schema revision of the database and whether it is the newest."""
     settings = context.settings()
     engine = create_database_engine(settings.database.url)
-    command.current(alembic_config(engine))
+    check_reachable(engine)
+    current, head = schema_revisions(engine)
+    if current is None:
+        click.echo(f"{mask_url(engine.url)}: no schema yet (run `monitor db upgrade`)")
+    else:
+        state = "up to date" if current == head else f"behind: newest is {head}"
+        click.echo(f"{mask_url(engine.url)}: revision {current} ({state})")
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -90,6 +90,8 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         '[database]\nurl = "sqlite:///var/m.db"\n', encoding="utf-8"
     )
+    empty = monitor("db", "current", cwd=tmp_path)
+    assert empty.returncode == 0 and "no schema yet" in empty.stdout
     result = monitor("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "var" / "m.db") as connection:
@@ -99,7 +101,7 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
         }
     assert {"feeds", "entries", "articles", "article_tags", "duplicates"} <= tables
     current = monitor("db", "current", cwd=tmp_path)
-    assert current.returncode == 0 and "0001" in current.stdout
+    assert current.returncode == 0 and "revision 0001 (up to date)" in current.stdout
     down = monitor("db", "downgrade", "base", cwd=tmp_path)
     assert down.returncode == 0, down.stderr
 

@@ -107,6 +107,17 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
         raise DatabaseError(f"cannot migrate {mask_url(engine.url)}: {exc.orig}") from None
 
 
+def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
+    """(the database's revision or None for an empty database, the newest revision)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return current, head
+
+
 def downgrade_database(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 
