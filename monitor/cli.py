@@ -28,6 +28,7 @@ from monitor.config import (
 from monitor.errors import ConfigError, DatabaseError, MonitorError
 from monitor.logs import configure_logging
 from monitor.runner import open_store, run_daemon, run_once
+from monitor.storage import index
 from monitor.storage.database import (
     check_reachable,
     create_database_engine,
@@ -183,6 +184,37 @@ def db_current(context: _Context) -> None:
     else:
         state = "up to date" if current == head else f"behind: newest is {head}"
         click.echo(f"{mask_url(engine.url)}: revision {current} ({state})")
+
+
+@cli.group("index")
+def index_group() -> None:
+    """The near-duplicate index (LSH buckets of each kept article's MinHash signatures)."""
+
+
+@index_group.command("rebuild")
+@click.option(
+    "--from-text",
+    is_flag=True,
+    help="Sign every kept article again from its text first (after an upgrade that "
+    "changed the similarity features).",
+)
+@pass_context
+def index_rebuild(context: _Context, from_text: bool) -> None:
+    """Rebuild the index from the stored signatures, in one transaction."""
+    settings = context.settings()
+    engine = create_database_engine(settings.database.url)
+    check_reachable(engine)
+    upgrade_database(engine)
+    show = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        if show:
+            click.echo(f"\rindexed {done} articles", nl=False, err=True)
+
+    count = index.rebuild(engine, from_text=from_text, progress=progress)
+    if show:
+        click.echo(err=True)
+    click.echo(f"index rebuilt: {count} articles")
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from monitor.clean import clean_article
 from monitor.config import FeedSettings, FetchSettings
-from monitor.dedup import decide
+from monitor.dedup import prepare as prepare_dedup
 from monitor.errors import StageError
 from monitor.extract import extract_article
 from monitor.feeds import parse_feed
@@ -30,6 +30,7 @@ from monitor.records import (
     Outcome,
     TaggedArticle,
 )
+from monitor.similarity import Signer
 from monitor.storage.store import EntryClaim, Store
 from monitor.tagging import tag_article
 
@@ -81,6 +82,7 @@ class Pipeline:
         self.client = client
         self.fetch = fetch
         self.stop = stop or threading.Event()
+        self.signer = Signer()
 
     def poll(self, feed: FeedSettings, feed_id: int) -> PollReport:
         """Poll `feed` once, process every new entry in it, and retry its unfinished ones."""
@@ -211,27 +213,24 @@ class Pipeline:
             feed_id, claim, url, article.article.title
         ):
             return Outcome.DUPLICATE
-        decision = decide(article, find_by_fingerprint=self.store.article_id_for_fingerprint)
-        if decision.is_duplicate:
-            self.store.store_duplicate(
-                entry_id=claim.id,
-                feed_id=feed_id,
-                url=url,
-                title=article.article.title,
-                decision=decision,
-            )
-            log.info("duplicate (%s): %s", decision.kind, url)
-            return Outcome.DUPLICATE
-        article_id = self.store.store_article(
-            entry_id=claim.id, feed_id=feed_id, article=article, decision=decision
+        result = self.store.ingest(
+            entry_id=claim.id,
+            feed_id=feed_id,
+            article=article,
+            dedup=prepare_dedup(article, self.signer),
         )
-        if article_id is None:
-            # Another feed's job stored the same URL between our check and our insert.
-            if self._stored_as_same_url(feed_id, claim, url, article.article.title):
-                return Outcome.DUPLICATE
-            raise RuntimeError(f"article insert conflicted but no article has URL {url}")
-        log.info("stored: %s", url)
-        return Outcome.STORED
+        decision = result.decision
+        if result.outcome is Outcome.DUPLICATE:
+            log.info("duplicate (%s %.2f): %s", decision.kind, decision.similarity, url)
+        elif decision.duplicate_of is not None:
+            log.info("stored as the original of a copy (%s): %s", decision.kind, url)
+        else:
+            log.info("stored: %s", url)
+        if result.merged:
+            log.info(
+                "merged %d earlier copies into article %d", len(result.merged), result.article_id
+            )
+        return result.outcome
 
     def _stored_as_same_url(
         self, feed_id: int, claim: EntryClaim, url: str, title: str | None

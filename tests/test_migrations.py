@@ -19,7 +19,15 @@ from monitor.storage.database import (
 from monitor.storage.schema import Base
 
 REPO = Path(__file__).resolve().parent.parent
-CONTRACT_TABLES = {"feeds", "entries", "articles", "article_tags", "duplicates"}
+CONTRACT_TABLES = {
+    "feeds",
+    "entries",
+    "articles",
+    "article_tags",
+    "duplicates",
+    "article_signatures",
+    "lsh_buckets",
+}
 
 
 def table_names(engine: sa.Engine) -> set[str]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from monitor.config import FeedSettings
-from monitor.dedup import text_fingerprint
+from monitor.dedup import prepare
 from monitor.records import (
     CleanedArticle,
     Decision,
@@ -19,8 +19,29 @@ from monitor.records import (
     TaggedArticle,
     TagSource,
 )
-from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed
-from monitor.storage.store import Store
+from monitor.similarity import Signer
+from monitor.storage.schema import (
+    Article,
+    ArticleSignature,
+    ArticleTag,
+    Duplicate,
+    Entry,
+    Feed,
+    LshBucket,
+)
+from monitor.storage.store import EntryClaim, IngestResult, Store
+
+SIGNER = Signer()
+
+
+def ingest(
+    store: Store, feed_id: int, claim: EntryClaim | None, tagged: TaggedArticle
+) -> IngestResult:
+    assert claim is not None
+    return store.ingest(
+        entry_id=claim.id, feed_id=feed_id, article=tagged, dedup=prepare(tagged, SIGNER)
+    )
+
 
 FEED = FeedSettings(name="Local", url="http://127.0.0.1:1/feed.rss", interval=60, tags=("kh",))
 
@@ -71,12 +92,7 @@ def test_claim_entry_once_per_guid_or_url(store: Store) -> None:
     assert claim is not None
     # Still pending (a crash would leave it so): claimed again, same row.
     assert store.claim_entry(feed_id, entry(), max_attempts=3) == claim
-    store.store_article(
-        entry_id=claim.id,
-        feed_id=feed_id,
-        article=article(),
-        decision=Decision(fingerprint=text_fingerprint("Body text.")),
-    )
+    ingest(store, feed_id, claim, article())
     assert store.claim_entry(feed_id, entry(), max_attempts=3) is None
     # Same GUID with another link, or same URL with another GUID: the same entry.
     assert (
@@ -102,13 +118,7 @@ def test_store_article_writes_article_tags_and_outcome_together(store: Store) ->
     feed_id = store.sync_feeds([FEED])[FEED.url]
     claim = store.claim_entry(feed_id, entry(), max_attempts=3)
     assert claim is not None
-    article_id = store.store_article(
-        entry_id=claim.id,
-        feed_id=feed_id,
-        article=article(),
-        decision=Decision(fingerprint=text_fingerprint("Body text.")),
-    )
-    assert article_id is not None
+    article_id = ingest(store, feed_id, claim, article()).article_id
     with store.engine.connect() as connection:
         stored = connection.execute(sa.select(Article)).one()
         tags = connection.execute(sa.select(ArticleTag.tag, ArticleTag.source)).all()
@@ -118,16 +128,19 @@ def test_store_article_writes_article_tags_and_outcome_together(store: Store) ->
     assert sorted(tags) == [("Crime", "category"), ("kh", "feed")]
     assert tuple(outcome) == (Outcome.STORED, article_id)
     assert store.article_id_for_url("http://127.0.0.1:1/a.html") == article_id
-    assert store.article_id_for_fingerprint(text_fingerprint("body   TEXT.")) == article_id
+    with store.engine.connect() as connection:
+        signatures = connection.execute(
+            sa.select(sa.func.count()).select_from(ArticleSignature)
+        ).scalar()
+        buckets = connection.execute(sa.select(sa.func.count()).select_from(LshBucket)).scalar()
+    assert signatures == 1 and buckets and buckets > 0
 
 
 def test_times_come_back_as_utc(store: Store) -> None:
     feed_id = store.sync_feeds([FEED])[FEED.url]
     claim = store.claim_entry(feed_id, entry(), max_attempts=3)
     assert claim is not None
-    store.store_article(
-        entry_id=claim.id, feed_id=feed_id, article=article(), decision=Decision(fingerprint="x")
-    )
+    ingest(store, feed_id, claim, article())
     from sqlalchemy.orm import Session
 
     with Session(store.engine) as session:
@@ -136,37 +149,23 @@ def test_times_come_back_as_utc(store: Store) -> None:
     assert stored.published_at is not None and stored.published_at.utcoffset() is not None
 
 
-def test_second_insert_of_a_url_reports_the_conflict(store: Store) -> None:
+def test_second_article_with_a_kept_url_is_a_same_url_duplicate(store: Store) -> None:
     feed_id = store.sync_feeds([FEED])[FEED.url]
     first = store.claim_entry(feed_id, entry(guid="a"), max_attempts=3)
     second = store.claim_entry(
         feed_id, entry(url="http://127.0.0.1:1/b.html", guid="b"), max_attempts=3
     )
     assert first is not None and second is not None
-    assert (
-        store.store_article(
-            entry_id=first.id,
-            feed_id=feed_id,
-            article=article(),
-            decision=Decision(fingerprint="x"),
-        )
-        is not None
-    )
-    # A racing writer with the same canonical URL: nothing half-written.
-    assert (
-        store.store_article(
-            entry_id=second.id,
-            feed_id=feed_id,
-            article=article(),
-            decision=Decision(fingerprint="x"),
-        )
-        is None
-    )
+    kept = ingest(store, feed_id, first, article())
+    # A racing writer whose page redirected to a URL kept meanwhile.
+    copy = ingest(store, feed_id, second, article(text="Other text entirely."))
+    assert (copy.outcome, copy.article_id) == (Outcome.DUPLICATE, kept.article_id)
+    assert copy.decision.kind is DuplicateKind.SAME_URL
     with store.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(Article)).scalar() == 1
         assert connection.execute(sa.select(sa.func.count()).select_from(ArticleTag)).scalar() == 2
         outcome = connection.execute(sa.select(Entry.outcome).where(Entry.id == second.id)).scalar()
-    assert outcome == Outcome.PENDING
+    assert outcome == Outcome.DUPLICATE
 
 
 def test_store_duplicate_links_the_copy(store: Store) -> None:
@@ -176,9 +175,7 @@ def test_store_duplicate_links_the_copy(store: Store) -> None:
         feed_id, entry(url="http://127.0.0.1:1/copy.html", guid="b"), max_attempts=3
     )
     assert first is not None and copy is not None
-    kept = store.store_article(
-        entry_id=first.id, feed_id=feed_id, article=article(), decision=Decision(fingerprint="x")
-    )
+    kept = ingest(store, feed_id, first, article()).article_id
     assert kept is not None
     store.store_duplicate(
         entry_id=copy.id,

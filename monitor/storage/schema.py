@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -109,6 +110,7 @@ class Article(Base):
     )
     site: Mapped[str] = mapped_column(String(255), index=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    repost_signals: Mapped[str | None] = mapped_column(String(200))
 
 
 class ArticleTag(Base):
@@ -174,3 +176,31 @@ class Duplicate(Base):
     kind: Mapped[str] = mapped_column(String(20))
     similarity: Mapped[float] = mapped_column(Float)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    former_article_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+
+
+class ArticleSignature(Base):
+    """The MinHash signatures of a kept article: what the near-duplicate index is built from."""
+
+    __tablename__ = "article_signatures"
+
+    article_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    scheme: Mapped[str] = mapped_column(String(100))
+    words: Mapped[bytes] = mapped_column(LargeBinary)
+    skeleton: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LshBucket(Base):
+    """One LSH band of one kept article's signatures: articles sharing a bucket are candidates.
+
+    Internal to monitor (rebuilt by `monitor index rebuild`), not part of the reading contract.
+    """
+
+    __tablename__ = "lsh_buckets"
+
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)

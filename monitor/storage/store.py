@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import FeedSettings
-from monitor.records import Decision, FeedEntry, Outcome, TaggedArticle
+from monitor.dedup import (
+    Candidate,
+    DedupInput,
+    Provenance,
+    classify,
+    decide,
+    newcomer_is_original,
+)
+from monitor.records import Decision, DuplicateKind, FeedEntry, Outcome, TaggedArticle
+from monitor.similarity import compare
+from monitor.storage import index
 from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, utc_now
 from monitor.urls import site_of
 
@@ -204,50 +213,152 @@ class Store:
         with self._session() as session:
             return session.scalar(sa.select(Article.id).where(Article.url == url))
 
-    def article_id_for_fingerprint(self, fingerprint: str) -> int | None:
-        with self._session() as session:
-            return session.scalar(
-                sa.select(Article.id)
-                .where(Article.content_hash == fingerprint)
-                .order_by(Article.id)
-                .limit(1)
-            )
+    def ingest(
+        self, *, entry_id: int, feed_id: int, article: TaggedArticle, dedup: DedupInput
+    ) -> IngestResult:
+        """Decide whether `article` is a new story or a copy, and record that, in one transaction.
 
-    def store_article(
-        self, *, entry_id: int, feed_id: int, article: TaggedArticle, decision: Decision
-    ) -> int | None:
-        """Insert the article, its tags and the entry's outcome in one transaction.
-
-        Returns the new article id, or None when another writer stored the same URL
-        first (the caller then records this entry as a duplicate of that one).
+        Decisions are serialised (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory
+        lock), so two workers or replicas never both keep copies of one story.
         """
         extracted = article.article
-        try:
-            with self._session() as session, session.begin():
-                row = Article(
-                    url=extracted.url,
-                    title=extracted.title,
-                    text=article.text,
-                    author=extracted.author,
-                    published_at=extracted.published_at,
-                    fetched_at=extracted.fetched_at,
-                    language=extracted.language,
-                    feed_id=feed_id,
-                    site=extracted.site,
-                    content_hash=decision.fingerprint,
+        with self._session() as session, session.begin():
+            self._serialize_decisions(session)
+            same_url = session.scalar(sa.select(Article.id).where(Article.url == extracted.url))
+            if same_url is not None:
+                decision = Decision(duplicate_of=same_url, kind=DuplicateKind.SAME_URL)
+                self._add_duplicate(
+                    session, entry_id, feed_id, extracted.url, extracted.title, decision
                 )
-                session.add(row)
-                session.flush()
-                session.add_all(
-                    ArticleTag(
-                        article_id=row.id, tag=tag.name, source=tag.source, detail=tag.detail
+                return IngestResult(
+                    outcome=Outcome.DUPLICATE, article_id=same_url, decision=decision
+                )
+            found = index.candidates(session, dedup)
+            decision = decide(dedup, found)
+            if decision.duplicate_of is None:
+                article_id = self._insert_article(session, feed_id, article, dedup)
+                self._finish_entry(session, entry_id, Outcome.STORED, article_id)
+                return IngestResult(
+                    outcome=Outcome.STORED, article_id=article_id, decision=decision
+                )
+            kept = session.get_one(Article, decision.duplicate_of)
+            newcomer = Provenance(extracted.published_at, dedup.repost_signals)
+            if newcomer_is_original(newcomer, _provenance(kept)):
+                self._replace_with_original(session, kept, feed_id, article, dedup, decision)
+                self._finish_entry(session, entry_id, Outcome.STORED, kept.id)
+                outcome = Outcome.STORED
+            else:
+                self._add_duplicate(
+                    session, entry_id, feed_id, extracted.url, extracted.title, decision
+                )
+                outcome = Outcome.DUPLICATE
+            merged = self._merge_other_copies(session, kept.id, dedup, found)
+            return IngestResult(
+                outcome=outcome, article_id=kept.id, decision=decision, merged=tuple(merged)
+            )
+
+    def _serialize_decisions(self, session: Session) -> None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": index.DEDUP_LOCK_KEY}
+            )
+
+    def _insert_article(
+        self, session: Session, feed_id: int, article: TaggedArticle, dedup: DedupInput
+    ) -> int:
+        row = Article(feed_id=feed_id)
+        _set_content(row, article, dedup)
+        session.add(row)
+        session.flush()
+        _add_tags(session, row.id, article)
+        index.add(session, row.id, dedup)
+        return row.id
+
+    def _replace_with_original(
+        self,
+        session: Session,
+        kept: Article,
+        feed_id: int,
+        article: TaggedArticle,
+        dedup: DedupInput,
+        decision: Decision,
+    ) -> None:
+        """The original arrived after a copy: the kept story keeps its id and takes the
+        original's content; the copy it held becomes a duplicate of it."""
+        assert decision.kind is not None
+        copy_entry = _stored_entry(session, kept.id)
+        self._add_duplicate_row(
+            session,
+            article_id=kept.id,
+            url=kept.url,
+            title=kept.title,
+            feed_id=kept.feed_id,
+            entry_id=copy_entry.id if copy_entry else None,
+            kind=decision.kind,
+            similarity=decision.similarity,
+        )
+        if copy_entry is not None:
+            copy_entry.outcome = Outcome.DUPLICATE
+        index.remove(session, kept.id)
+        kept.feed_id = feed_id
+        _set_content(kept, article, dedup)
+        session.flush()
+        _add_tags(session, kept.id, article)
+        index.add(session, kept.id, dedup)
+
+    def _merge_other_copies(
+        self, session: Session, kept_id: int, dedup: DedupInput, found: list[Candidate]
+    ) -> list[int]:
+        """Other kept articles this text is also a copy of were one story all along (copies
+        of an original that arrived last): merge them into `kept_id`."""
+        merged = []
+        for candidate in found:
+            if candidate.article_id == kept_id:
+                continue
+            verdict = classify(compare(dedup.features, candidate.features))
+            if verdict is None and not candidate.same_fingerprint:
+                continue
+            kind, similarity = verdict or (DuplicateKind.EXACT_TEXT, 1.0)
+            other = session.get(Article, candidate.article_id)
+            if other is None:
+                continue
+            copy_entry = _stored_entry(session, other.id)
+            session.execute(
+                sa.update(Duplicate)
+                .where(Duplicate.article_id == other.id)
+                .values(article_id=kept_id)
+            )
+            session.execute(
+                sa.update(Entry).where(Entry.article_id == other.id).values(article_id=kept_id)
+            )
+            if copy_entry is not None:
+                copy_entry.outcome = Outcome.DUPLICATE
+            self._add_duplicate_row(
+                session,
+                article_id=kept_id,
+                url=other.url,
+                title=other.title,
+                feed_id=other.feed_id,
+                entry_id=copy_entry.id if copy_entry else None,
+                kind=kind,
+                similarity=similarity,
+                former_article_id=other.id,
+            )
+            for tag in session.scalars(
+                sa.select(ArticleTag).where(ArticleTag.article_id == other.id)
+            ):
+                if session.get(ArticleTag, (kept_id, tag.tag, tag.source)) is None:
+                    session.add(
+                        ArticleTag(
+                            article_id=kept_id, tag=tag.tag, source=tag.source, detail=tag.detail
+                        )
                     )
-                    for tag in article.tags
-                )
-                self._finish_entry(session, entry_id, Outcome.STORED, row.id)
-                return row.id
-        except IntegrityError:
-            return None
+            index.remove(session, other.id)
+            session.flush()
+            session.delete(other)
+            merged.append(other.id)
+        session.flush()
+        return merged
 
     def store_duplicate(
         self,
@@ -259,22 +370,58 @@ class Store:
         decision: Decision,
     ) -> None:
         """Record a copy of a kept article and the entry's outcome in one transaction."""
-        assert decision.duplicate_of is not None and decision.kind is not None
         with self._session() as session, session.begin():
-            session.add(
-                Duplicate(
-                    article_id=decision.duplicate_of,
-                    url=url,
-                    site=site_of(url),
-                    title=title,
-                    feed_id=feed_id,
-                    entry_id=entry_id,
-                    kind=decision.kind,
-                    similarity=decision.similarity,
-                    detected_at=utc_now(),
-                )
+            self._add_duplicate(session, entry_id, feed_id, url, title, decision)
+
+    def _add_duplicate(
+        self,
+        session: Session,
+        entry_id: int,
+        feed_id: int,
+        url: str,
+        title: str | None,
+        decision: Decision,
+    ) -> None:
+        assert decision.duplicate_of is not None and decision.kind is not None
+        self._add_duplicate_row(
+            session,
+            article_id=decision.duplicate_of,
+            url=url,
+            title=title,
+            feed_id=feed_id,
+            entry_id=entry_id,
+            kind=decision.kind,
+            similarity=decision.similarity,
+        )
+        self._finish_entry(session, entry_id, Outcome.DUPLICATE, decision.duplicate_of)
+
+    @staticmethod
+    def _add_duplicate_row(
+        session: Session,
+        *,
+        article_id: int,
+        url: str,
+        title: str | None,
+        feed_id: int | None,
+        entry_id: int | None,
+        kind: DuplicateKind,
+        similarity: float,
+        former_article_id: int | None = None,
+    ) -> None:
+        session.add(
+            Duplicate(
+                article_id=article_id,
+                url=url,
+                site=site_of(url),
+                title=title,
+                feed_id=feed_id,
+                entry_id=entry_id,
+                kind=kind,
+                similarity=similarity,
+                detected_at=utc_now(),
+                former_article_id=former_article_id,
             )
-            self._finish_entry(session, entry_id, Outcome.DUPLICATE, decision.duplicate_of)
+        )
 
     @staticmethod
     def _finish_entry(session: Session, entry_id: int, outcome: Outcome, article_id: int) -> None:
@@ -291,14 +438,53 @@ class Store:
             )
         )
 
-    # Reading, for the command line
 
-    def outcome_counts(self) -> dict[str, int]:
-        with self._session() as session:
-            rows = session.execute(
-                sa.select(Entry.outcome, sa.func.count()).group_by(Entry.outcome)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IngestResult:
+    """What `Store.ingest` decided: the entry's outcome and the kept story's id."""
+
+    outcome: Outcome
+    article_id: int
+    decision: Decision
+    merged: tuple[int, ...] = ()
+
+
+def _set_content(row: Article, article: TaggedArticle, dedup: DedupInput) -> None:
+    extracted = article.article
+    row.url = extracted.url
+    row.title = extracted.title
+    row.text = article.text
+    row.author = extracted.author
+    row.published_at = extracted.published_at
+    row.fetched_at = extracted.fetched_at
+    row.language = extracted.language
+    row.site = extracted.site
+    row.content_hash = dedup.fingerprint
+    row.repost_signals = ",".join(dedup.repost_signals) or None
+
+
+def _add_tags(session: Session, article_id: int, article: TaggedArticle) -> None:
+    for tag in article.tags:
+        if session.get(ArticleTag, (article_id, tag.name, tag.source)) is None:
+            session.add(
+                ArticleTag(
+                    article_id=article_id, tag=tag.name, source=tag.source, detail=tag.detail
+                )
             )
-            return dict(rows.tuples())
+
+
+def _stored_entry(session: Session, article_id: int) -> Entry | None:
+    return session.scalars(
+        sa.select(Entry)
+        .where(Entry.article_id == article_id, Entry.outcome == Outcome.STORED)
+        .order_by(Entry.id)
+        .limit(1)
+    ).first()
+
+
+def _provenance(row: Article) -> Provenance:
+    signals = tuple(row.repost_signals.split(",")) if row.repost_signals else ()
+    return Provenance(row.published_at, signals)
 
 
 def _feed_entry(row: Entry) -> FeedEntry:

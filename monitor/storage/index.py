@@ -1,0 +1,178 @@
+"""The near-duplicate index, as tables in the database.
+
+`article_signatures` holds each kept article's two MinHash signatures;
+`lsh_buckets` holds one row per LSH band of them. Both are written in the same
+transaction as the article, so the index agrees with the database after a crash
+at any point, needs nothing loaded at start, and is shared by every replica that
+uses the same database. `rebuild` recomputes the buckets from the signatures.
+docs/dedup.md says why tables rather than datasketch's in-memory or Redis index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from monitor.dedup import Candidate, DedupInput, bucket_keys
+from monitor.similarity import MINHASH_SCHEME, MINHASH_SEED, NUM_PERM, Signer, text_features
+from monitor.storage.schema import Article, ArticleSignature, LshBucket
+
+SCHEME = f"{MINHASH_SCHEME}:{NUM_PERM}:{MINHASH_SEED}"
+# pg_advisory_xact_lock key that serialises duplicate decisions (and rebuilds) across replicas.
+DEDUP_LOCK_KEY = 0x6D6F6E69746F72  # "monitor"
+# Candidates verified per new article, most shared buckets first.
+MAX_CANDIDATES = 12
+_INSERT_BATCH = 5000
+
+
+def candidates(session: Session, dedup: DedupInput) -> list[Candidate]:
+    """Kept articles with the same text fingerprint or sharing an LSH bucket, with features."""
+    exact = session.scalars(
+        sa.select(Article.id).where(Article.content_hash == dedup.fingerprint).limit(1)
+    ).first()
+    shared = sa.func.count().label("shared")
+    ranked = session.execute(
+        sa.select(LshBucket.article_id, shared)
+        .where(LshBucket.bucket.in_(dedup.buckets))
+        .group_by(LshBucket.article_id)
+        .order_by(shared.desc(), LshBucket.article_id)
+        .limit(MAX_CANDIDATES)
+    ).all()
+    ids = [article_id for article_id, _ in ranked]
+    if exact is not None and exact not in ids:
+        ids.insert(0, exact)
+    if not ids:
+        return []
+    rows = session.execute(sa.select(Article.id, Article.text).where(Article.id.in_(ids)))
+    texts = dict(rows.tuples().all())
+    result = []
+    for article_id in ids:
+        text = texts.get(article_id)
+        if text is None:
+            continue  # a bucket of an article that was merged away in this transaction
+        result.append(
+            Candidate(
+                article_id=article_id,
+                features=text_features(text),
+                same_fingerprint=article_id == exact,
+            )
+        )
+    return result
+
+
+def add(session: Session, article_id: int, dedup: DedupInput) -> None:
+    session.add(
+        ArticleSignature(
+            article_id=article_id,
+            scheme=SCHEME,
+            words=_pack(dedup.words_signature),
+            skeleton=_pack(dedup.skeleton_signature),
+        )
+    )
+    _insert_buckets(session, [(key, article_id) for key in set(dedup.buckets)])
+
+
+def remove(session: Session, article_id: int) -> None:
+    """Forget an article's signatures and buckets (before it is replaced or merged away)."""
+    signature = session.get(ArticleSignature, article_id)
+    if signature is None:
+        return
+    keys = set(bucket_keys(_unpack(signature.words), _unpack(signature.skeleton)))
+    session.execute(
+        sa.delete(LshBucket).where(LshBucket.article_id == article_id, LshBucket.bucket.in_(keys))
+    )
+    session.delete(signature)
+    session.flush()
+
+
+def rebuild(
+    engine: sa.Engine,
+    *,
+    from_text: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Empty `lsh_buckets` and refill it from the stored signatures; returns articles indexed.
+
+    With `from_text`, first sign every kept article again from its text (after an
+    upgrade that changed the features or the MinHash parameters). Runs in one
+    transaction: readers and writers see the old index or the new one.
+    """
+    done = 0
+    with Session(engine) as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK_KEY})
+        session.execute(sa.delete(LshBucket))
+        if from_text:
+            _resign(session)
+        rows: list[tuple[int, int]] = []
+        result = session.execute(
+            sa.select(
+                ArticleSignature.article_id, ArticleSignature.words, ArticleSignature.skeleton
+            )
+            .where(ArticleSignature.scheme == SCHEME)
+            .execution_options(yield_per=1000)
+        )
+        for article_id, words, skeleton in result.tuples():
+            rows.extend(
+                (key, article_id) for key in set(bucket_keys(_unpack(words), _unpack(skeleton)))
+            )
+            done += 1
+            if len(rows) >= _INSERT_BATCH:
+                _insert_buckets(session, rows)
+                rows = []
+                if progress:
+                    progress(done)
+        _insert_buckets(session, rows)
+    if progress:
+        progress(done)
+    return done
+
+
+def _resign(session: Session) -> None:
+    signer = Signer()
+    session.execute(sa.delete(ArticleSignature))
+    texts = session.execute(
+        sa.select(Article.id, Article.text).execution_options(yield_per=500)
+    ).tuples()
+    for article_id, text in texts:
+        features = text_features(text)
+        session.add(
+            ArticleSignature(
+                article_id=article_id,
+                scheme=SCHEME,
+                words=_pack(signer.signature(features.words)),
+                skeleton=_pack(signer.signature(features.skeleton)),
+            )
+        )
+    session.flush()
+
+
+def stale_signatures(session: Session) -> int:
+    """Signatures made with other MinHash parameters than this version's (need re-signing)."""
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ArticleSignature)
+            .where(ArticleSignature.scheme != SCHEME)
+        )
+        or 0
+    )
+
+
+def _insert_buckets(session: Session, rows: Sequence[tuple[int, int]]) -> None:
+    if rows:
+        session.execute(
+            sa.insert(LshBucket),
+            [{"bucket": key, "article_id": article_id} for key, article_id in rows],
+        )
+
+
+def _pack(signature: np.ndarray) -> bytes:
+    return np.ascontiguousarray(signature, dtype="<u4").tobytes()
+
+
+def _unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<u4")
