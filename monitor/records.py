@@ -120,6 +120,7 @@ class DuplicateKind(StrEnum):
     EXACT_TEXT = "exact_text"
     NEAR_DUPLICATE = "near_duplicate"
     SPUN = "spun"
+    REWRITE = "rewrite"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

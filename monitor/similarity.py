@@ -1,6 +1,6 @@
 """Text features for near-duplicate detection, and how alike two texts are.
 
-Two views of a text, each a set of hashed shingles:
+Three views of a text:
 
 - `words`: shingles of consecutive tokens (word 4-grams; grapheme 5-grams in
   unspaced scripts). A syndicated or ad-wrapped copy shares nearly all of them.
@@ -8,9 +8,12 @@ Two views of a text, each a set of hashed shingles:
   numbers and names in their order, every run of content words collapsed into
   one placeholder. A spun copy keeps most of its skeleton while its word
   shingles fall apart (the "immutables" of DSpin, Zhang et al., NDSS 2014).
+  A verbatim or truncated copy shares it as it shares its words.
+- `entities`: the set of names and numbers. A journalist's rewrite of a story
+  keeps them while changing nearly every sentence.
 
-MinHash signatures of both (datasketch) find candidates; `compare` then
-measures the exact overlap of the sets, and of the numbers the texts cite.
+MinHash signatures (datasketch) of the skeleton and of the entities find
+candidates; `compare` then measures the exact overlaps.
 """
 
 from __future__ import annotations
@@ -32,23 +35,33 @@ NUM_PERM = 128
 MINHASH_SEED = 20240117
 MINHASH_SCHEME = "affine32"
 _PLACEHOLDER = "\x00"
+PARAGRAPH_MATCH = 0.25
 
 
 @dataclass(frozen=True, slots=True)
 class TextFeatures:
     words: frozenset[int]
     skeleton: frozenset[int]
+    entities: frozenset[int]
     numbers: frozenset[str]
     token_count: int
+    # The skeleton shingles of each paragraph, to see how much of a text another covers.
+    paragraphs: tuple[frozenset[int], ...] = ()
 
 
 def text_features(text: str) -> TextFeatures:
-    tokens = tokenize(text)
+    paragraph_tokens = [tokenize(paragraph) for paragraph in text.split("\n") if paragraph]
+    tokens = [token for paragraph in paragraph_tokens for token in paragraph]
+    numbers = frozenset(token.text for token in tokens if token.role is Role.NUMBER)
+    names = {token.text for token in tokens if token.role is Role.NAME}
+    paragraphs = tuple(frozenset(_skeleton_shingles(paragraph)) for paragraph in paragraph_tokens)
     return TextFeatures(
         words=frozenset(_word_shingles(tokens)),
-        skeleton=frozenset(_skeleton_shingles(tokens)),
-        numbers=frozenset(token.text for token in tokens if token.role is Role.NUMBER),
+        skeleton=frozenset().union(*paragraphs),
+        entities=frozenset(_hash((entity,)) for entity in names | numbers),
+        numbers=numbers,
         token_count=len(tokens),
+        paragraphs=paragraphs,
     )
 
 
@@ -117,8 +130,14 @@ class Overlap:
 class Comparison:
     words: Overlap
     skeleton: Overlap
+    # Jaccard similarity of the sets of names and numbers.
+    entities: float
     # Share of the numbers cited by the shorter text that the other cites too.
     numbers_shared: float
+    # Share of the shorter text's paragraphs of which the other holds at least
+    # PARAGRAPH_MATCH of the skeleton shingles: a copy covers nearly all of them, a
+    # follow-up that quotes two paragraphs of a story only those two.
+    paragraphs_covered: float
 
 
 def compare(first: TextFeatures, second: TextFeatures) -> Comparison:
@@ -127,11 +146,26 @@ def compare(first: TextFeatures, second: TextFeatures) -> Comparison:
         numbers_shared = len(shorter.numbers & longer.numbers) / len(shorter.numbers)
     else:
         numbers_shared = 1.0
+    union = len(first.entities | second.entities)
     return Comparison(
         words=Overlap.between(first.words, second.words),
         skeleton=Overlap.between(first.skeleton, second.skeleton),
+        entities=len(first.entities & second.entities) / union if union else 0.0,
         numbers_shared=numbers_shared,
+        paragraphs_covered=_paragraphs_covered(shorter, longer),
     )
+
+
+def _paragraphs_covered(shorter: TextFeatures, longer: TextFeatures) -> float:
+    counted = [paragraph for paragraph in shorter.paragraphs if len(paragraph) >= 3]
+    if not counted:
+        return 1.0
+    covered = sum(
+        1
+        for paragraph in counted
+        if len(paragraph & longer.skeleton) >= PARAGRAPH_MATCH * len(paragraph)
+    )
+    return covered / len(counted)
 
 
 def _identity(value: int) -> int:

@@ -25,6 +25,7 @@ _UNSPACED = regex.compile(
 )
 _GRAPHEME = regex.compile(r"\X")
 _DIGIT = regex.compile(r"\p{N}")
+_NUMBER = regex.compile(r"\p{Nd}+")
 
 # English function words: the part of a sentence a spinner has no synonyms for.
 FUNCTION_WORDS = frozenset(
@@ -76,6 +77,8 @@ def tokenize(text: str) -> list[Token]:
                 for grapheme in _GRAPHEME.findall(word)
                 if not grapheme.isspace()
             )
+            # Numbers inside unspaced text are facts too (Khmer and Chinese cite them).
+            tokens.extend(Token(number, Role.NUMBER) for number in _NUMBER.findall(word))
             continue
         folded = word.casefold().replace("’", "'")
         if _DIGIT.search(word):

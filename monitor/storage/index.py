@@ -68,8 +68,8 @@ def add(session: Session, article_id: int, dedup: DedupInput) -> None:
         ArticleSignature(
             article_id=article_id,
             scheme=SCHEME,
-            words=_pack(dedup.words_signature),
             skeleton=_pack(dedup.skeleton_signature),
+            entities=_pack(dedup.entities_signature),
         )
     )
     _insert_buckets(session, [(key, article_id) for key in set(dedup.buckets)])
@@ -80,7 +80,7 @@ def remove(session: Session, article_id: int) -> None:
     signature = session.get(ArticleSignature, article_id)
     if signature is None:
         return
-    keys = set(bucket_keys(_unpack(signature.words), _unpack(signature.skeleton)))
+    keys = set(bucket_keys(_unpack(signature.skeleton), _unpack(signature.entities)))
     session.execute(
         sa.delete(LshBucket).where(LshBucket.article_id == article_id, LshBucket.bucket.in_(keys))
     )
@@ -110,14 +110,14 @@ def rebuild(
         rows: list[tuple[int, int]] = []
         result = session.execute(
             sa.select(
-                ArticleSignature.article_id, ArticleSignature.words, ArticleSignature.skeleton
+                ArticleSignature.article_id, ArticleSignature.skeleton, ArticleSignature.entities
             )
             .where(ArticleSignature.scheme == SCHEME)
             .execution_options(yield_per=1000)
         )
-        for article_id, words, skeleton in result.tuples():
+        for article_id, skeleton, entities in result.tuples():
             rows.extend(
-                (key, article_id) for key in set(bucket_keys(_unpack(words), _unpack(skeleton)))
+                (key, article_id) for key in set(bucket_keys(_unpack(skeleton), _unpack(entities)))
             )
             done += 1
             if len(rows) >= _INSERT_BATCH:
@@ -143,8 +143,8 @@ def _resign(session: Session) -> None:
             ArticleSignature(
                 article_id=article_id,
                 scheme=SCHEME,
-                words=_pack(signer.signature(features.words)),
                 skeleton=_pack(signer.signature(features.skeleton)),
+                entities=_pack(signer.signature(features.entities)),
             )
         )
     session.flush()

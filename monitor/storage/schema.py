@@ -188,8 +188,8 @@ class ArticleSignature(Base):
         Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
     scheme: Mapped[str] = mapped_column(String(100))
-    words: Mapped[bytes] = mapped_column(LargeBinary)
     skeleton: Mapped[bytes] = mapped_column(LargeBinary)
+    entities: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LshBucket(Base):
