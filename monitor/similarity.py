@@ -21,13 +21,15 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from datasketch import MinHash
 
 from monitor.tokens import Role, Token, tokenize
 
+# Changes whenever the features change, so stored signatures can be told apart.
+FEATURES_VERSION = 1
 WORD_SHINGLE = 4
 UNSPACED_SHINGLE = 5
 SKELETON_SHINGLE = 6
@@ -35,18 +37,27 @@ NUM_PERM = 128
 MINHASH_SEED = 20240117
 MINHASH_SCHEME = "affine32"
 _PLACEHOLDER = "\x00"
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_EMPTY = np.empty(0, dtype=np.uint32)
 PARAGRAPH_MATCH = 0.25
 
 
-@dataclass(frozen=True, slots=True)
+Shingles = np.ndarray  # sorted, unique uint32 hashes
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class TextFeatures:
-    words: frozenset[int]
-    skeleton: frozenset[int]
-    entities: frozenset[int]
+    """A text's shingle sets, as sorted uint32 arrays (about 6 KB for a 500-word article)."""
+
+    words: Shingles
+    skeleton: Shingles
+    entities: Shingles
     numbers: frozenset[str]
     token_count: int
-    # The skeleton shingles of each paragraph, to see how much of a text another covers.
-    paragraphs: tuple[frozenset[int], ...] = ()
+    # The skeleton shingles of each paragraph, one after the other, and where each
+    # paragraph's run ends: to see how much of a text another one covers.
+    paragraph_shingles: np.ndarray
+    paragraph_ends: np.ndarray
 
 
 def text_features(text: str) -> TextFeatures:
@@ -54,29 +65,59 @@ def text_features(text: str) -> TextFeatures:
     tokens = [token for paragraph in paragraph_tokens for token in paragraph]
     numbers = frozenset(token.text for token in tokens if token.role is Role.NUMBER)
     names = {token.text for token in tokens if token.role is Role.NAME}
-    paragraphs = tuple(frozenset(_skeleton_shingles(paragraph)) for paragraph in paragraph_tokens)
+    paragraph_shingles, paragraph_ends = _paragraph_skeletons(paragraph_tokens)
     return TextFeatures(
-        words=frozenset(_word_shingles(tokens)),
-        skeleton=frozenset().union(*paragraphs),
-        entities=frozenset(_hash((entity,)) for entity in names | numbers),
+        words=np.unique(np.concatenate([_EMPTY, *_word_shingle_arrays(tokens)])),
+        skeleton=np.unique(paragraph_shingles),
+        entities=np.unique(np.fromiter(map(_token_hash, names | numbers), dtype=np.uint32)),
         numbers=numbers,
         token_count=len(tokens),
-        paragraphs=paragraphs,
+        paragraph_shingles=paragraph_shingles,
+        paragraph_ends=paragraph_ends,
     )
 
 
-def _hash(parts: Sequence[str]) -> int:
-    return zlib.crc32("\x1f".join(parts).encode("utf-8"))
-
-
-def _shingles(sequence: Sequence[str], size: int) -> Iterable[int]:
+def _paragraph_skeletons(paragraphs: Sequence[Sequence[Token]]) -> tuple[np.ndarray, np.ndarray]:
+    """Skeleton shingles of every paragraph (windows never cross a paragraph break), in
+    order, and the end offset of each paragraph's run."""
+    sequence: list[str] = []
+    owner: list[int] = []
+    for number, paragraph in enumerate(paragraphs):
+        skeleton = _skeleton(paragraph)
+        if len(skeleton) < SKELETON_SHINGLE:
+            # Too short for a window: one shingle of the whole, padded to a window.
+            skeleton += [_PLACEHOLDER] * (SKELETON_SHINGLE - len(skeleton))
+        sequence += skeleton
+        owner += [number] * len(skeleton)
     if not sequence:
-        return
-    if len(sequence) <= size:
-        yield _hash(sequence)
-        return
-    for start in range(len(sequence) - size + 1):
-        yield _hash(sequence[start : start + size])
+        return _EMPTY, np.zeros(len(paragraphs), dtype=np.int64)
+    hashes = _shingles_array(sequence, SKELETON_SHINGLE)
+    owners = np.asarray(owner, dtype=np.int64)
+    windows = len(hashes)
+    inside = owners[:windows] == owners[SKELETON_SHINGLE - 1 : SKELETON_SHINGLE - 1 + windows]
+    counts = np.bincount(owners[:windows][inside], minlength=len(paragraphs))
+    return hashes[inside], np.cumsum(counts)
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_hash(token: str) -> int:
+    return zlib.crc32(token.encode("utf-8"))
+
+
+def _shingles_array(sequence: Sequence[str], size: int) -> np.ndarray:
+    """32-bit hashes of every run of `size` consecutive tokens (one for a shorter sequence)."""
+    if not sequence:
+        return _EMPTY
+    hashes = np.fromiter(map(_token_hash, sequence), dtype=np.uint64, count=len(sequence))
+    size = min(size, len(hashes))
+    windows = len(hashes) - size + 1
+    combined = hashes[:windows].copy()
+    for offset in range(1, size):
+        # A polynomial hash of the window, wrapping modulo 2**64.
+        combined = combined * _MIX + hashes[offset : offset + windows]
+    combined ^= combined >> np.uint64(32)
+    folded: np.ndarray = (combined & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return folded
 
 
 def _runs(tokens: Sequence[Token]) -> Iterable[tuple[bool, list[str]]]:
@@ -94,12 +135,12 @@ def _runs(tokens: Sequence[Token]) -> Iterable[tuple[bool, list[str]]]:
         yield unspaced, run
 
 
-def _word_shingles(tokens: Sequence[Token]) -> Iterable[int]:
+def _word_shingle_arrays(tokens: Sequence[Token]) -> Iterable[np.ndarray]:
     for unspaced, run in _runs(tokens):
-        yield from _shingles(run, UNSPACED_SHINGLE if unspaced else WORD_SHINGLE)
+        yield _shingles_array(run, UNSPACED_SHINGLE if unspaced else WORD_SHINGLE)
 
 
-def _skeleton_shingles(tokens: Sequence[Token]) -> Iterable[int]:
+def _skeleton(tokens: Sequence[Token]) -> list[str]:
     skeleton: list[str] = []
     for token in tokens:
         if token.role is Role.CONTENT:
@@ -107,7 +148,7 @@ def _skeleton_shingles(tokens: Sequence[Token]) -> Iterable[int]:
                 skeleton.append(_PLACEHOLDER)
         else:
             skeleton.append(token.text)
-    yield from _shingles(skeleton, SKELETON_SHINGLE)
+    return skeleton
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +159,16 @@ class Overlap:
     of_larger: float
 
     @staticmethod
-    def between(first: frozenset[int], second: frozenset[int]) -> Overlap:
-        if not first or not second:
+    def between(first: Shingles, second: Shingles) -> Overlap:
+        if not first.size or not second.size:
             return Overlap(0.0, 0.0)
-        shared = len(first & second)
-        small, large = sorted((len(first), len(second)))
+        shared = _shared(first, second)
+        small, large = sorted((first.size, second.size))
         return Overlap(shared / small, shared / large)
+
+
+def _shared(first: Shingles, second: Shingles) -> int:
+    return int(np.intersect1d(first, second, assume_unique=True).size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,26 +191,31 @@ def compare(first: TextFeatures, second: TextFeatures) -> Comparison:
         numbers_shared = len(shorter.numbers & longer.numbers) / len(shorter.numbers)
     else:
         numbers_shared = 1.0
-    union = len(first.entities | second.entities)
+    shared_entities = _shared(first.entities, second.entities)
+    union = first.entities.size + second.entities.size - shared_entities
     return Comparison(
         words=Overlap.between(first.words, second.words),
         skeleton=Overlap.between(first.skeleton, second.skeleton),
-        entities=len(first.entities & second.entities) / union if union else 0.0,
+        entities=shared_entities / union if union else 0.0,
         numbers_shared=numbers_shared,
         paragraphs_covered=_paragraphs_covered(shorter, longer),
     )
 
 
 def _paragraphs_covered(shorter: TextFeatures, longer: TextFeatures) -> float:
-    counted = [paragraph for paragraph in shorter.paragraphs if len(paragraph) >= 3]
-    if not counted:
+    if not shorter.paragraph_shingles.size:
         return 1.0
-    covered = sum(
-        1
-        for paragraph in counted
-        if len(paragraph & longer.skeleton) >= PARAGRAPH_MATCH * len(paragraph)
-    )
-    return covered / len(counted)
+    found = np.isin(shorter.paragraph_shingles, longer.skeleton).astype(np.int64)
+    starts = np.concatenate(([0], shorter.paragraph_ends[:-1]))
+    sizes = shorter.paragraph_ends - starts
+    counted = sizes >= 3
+    if not counted.any():
+        return 1.0
+    nonempty = sizes > 0
+    matched = np.zeros(len(sizes), dtype=np.int64)
+    matched[nonempty] = np.add.reduceat(found, starts[nonempty])
+    covered = (matched >= PARAGRAPH_MATCH * sizes) & counted
+    return float(covered.sum() / counted.sum())
 
 
 def _identity(value: int) -> int:
@@ -186,7 +236,7 @@ class Signer:
         ).permutations
         return permutations
 
-    def signature(self, shingles: Iterable[int]) -> np.ndarray:
+    def signature(self, shingles: Shingles) -> np.ndarray:
         """uint32 MinHash values of a set of hashed shingles."""
         minhash = MinHash(
             num_perm=self.num_perm,
@@ -195,7 +245,7 @@ class Signer:
             permutations=self._permutations,
             scheme=MINHASH_SCHEME,
         )
-        values = list(shingles)
+        values = shingles.tolist()
         if values:
             minhash.update_batch(values)
         hashvalues: np.ndarray = minhash.hashvalues.astype(np.uint32)

@@ -45,7 +45,8 @@ def count(database: Path, sql: str) -> int:
         return 0
     try:
         with sqlite3.connect(database) as connection:
-            return int(connection.execute(sql).fetchone()[0])
+            value = connection.execute(sql).fetchone()[0]
+            return int(value) if value is not None else 0  # no rows yet
     except sqlite3.OperationalError:  # not migrated yet
         return 0
 

@@ -10,6 +10,8 @@ docs/dedup.md says why tables rather than datasketch's in-memory or Redis index.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,10 +19,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from monitor.dedup import Candidate, DedupInput, bucket_keys
-from monitor.similarity import MINHASH_SCHEME, MINHASH_SEED, NUM_PERM, Signer, text_features
+from monitor.similarity import (
+    FEATURES_VERSION,
+    MINHASH_SCHEME,
+    MINHASH_SEED,
+    NUM_PERM,
+    Signer,
+    TextFeatures,
+    text_features,
+)
 from monitor.storage.schema import Article, ArticleSignature, LshBucket
 
-SCHEME = f"{MINHASH_SCHEME}:{NUM_PERM}:{MINHASH_SEED}"
+SCHEME = f"{MINHASH_SCHEME}:{NUM_PERM}:{MINHASH_SEED}:{FEATURES_VERSION}"
 # pg_advisory_xact_lock key that serialises duplicate decisions (and rebuilds) across replicas.
 DEDUP_LOCK_KEY = 0x6D6F6E69746F72  # "monitor"
 # Candidates verified per new article, most shared buckets first.
@@ -28,7 +38,34 @@ MAX_CANDIDATES = 12
 _INSERT_BATCH = 5000
 
 
-def candidates(session: Session, dedup: DedupInput) -> list[Candidate]:
+class FeatureCache:
+    """The features of recently kept articles, by text fingerprint, so that verifying a
+    candidate rarely means tokenising its text again (about 6 KB an article)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, TextFeatures] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, fingerprint: str, text: str) -> TextFeatures:
+        with self._lock:
+            features = self._entries.get(fingerprint)
+            if features is not None:
+                self._entries.move_to_end(fingerprint)
+                return features
+        features = text_features(text)
+        self.put(fingerprint, features)
+        return features
+
+    def put(self, fingerprint: str, features: TextFeatures) -> None:
+        with self._lock:
+            self._entries[fingerprint] = features
+            self._entries.move_to_end(fingerprint)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list[Candidate]:
     """Kept articles with the same text fingerprint or sharing an LSH bucket, with features."""
     exact = session.scalars(
         sa.select(Article.id).where(Article.content_hash == dedup.fingerprint).limit(1)
@@ -46,17 +83,19 @@ def candidates(session: Session, dedup: DedupInput) -> list[Candidate]:
         ids.insert(0, exact)
     if not ids:
         return []
-    rows = session.execute(sa.select(Article.id, Article.text).where(Article.id.in_(ids)))
-    texts = dict(rows.tuples().all())
+    rows = session.execute(
+        sa.select(Article.id, Article.content_hash, Article.text).where(Article.id.in_(ids))
+    )
+    texts = {article_id: (fingerprint, text) for article_id, fingerprint, text in rows.tuples()}
     result = []
     for article_id in ids:
-        text = texts.get(article_id)
-        if text is None:
+        if article_id not in texts:
             continue  # a bucket of an article that was merged away in this transaction
+        fingerprint, text = texts[article_id]
         result.append(
             Candidate(
                 article_id=article_id,
-                features=text_features(text),
+                features=cache.get(fingerprint, text),
                 same_fingerprint=article_id == exact,
             )
         )
@@ -162,11 +201,14 @@ def stale_signatures(session: Session) -> int:
     )
 
 
+_INSERT_BUCKET = sa.text("INSERT INTO lsh_buckets (bucket, article_id) VALUES (:bucket, :article)")
+
+
 def _insert_buckets(session: Session, rows: Sequence[tuple[int, int]]) -> None:
     if rows:
-        session.execute(
-            sa.insert(LshBucket),
-            [{"bucket": key, "article_id": article_id} for key, article_id in rows],
+        # A plain executemany: the ORM's bulk path costs more than the insert itself.
+        session.connection().execute(
+            _INSERT_BUCKET, [{"bucket": key, "article": article_id} for key, article_id in rows]
         )
 
 

@@ -55,6 +55,7 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._features = index.FeatureCache()
 
     def _session(self) -> Session:
         return self._sessions()
@@ -233,7 +234,7 @@ class Store:
                 return IngestResult(
                     outcome=Outcome.DUPLICATE, article_id=same_url, decision=decision
                 )
-            found = index.candidates(session, dedup)
+            found = index.candidates(session, dedup, self._features)
             decision = decide(dedup, found)
             if decision.duplicate_of is None:
                 article_id = self._insert_article(session, feed_id, article, dedup)
@@ -272,6 +273,7 @@ class Store:
         session.flush()
         _add_tags(session, row.id, article)
         index.add(session, row.id, dedup)
+        self._features.put(dedup.fingerprint, dedup.features)
         return row.id
 
     def _replace_with_original(
@@ -305,6 +307,7 @@ class Store:
         session.flush()
         _add_tags(session, kept.id, article)
         index.add(session, kept.id, dedup)
+        self._features.put(dedup.fingerprint, dedup.features)
 
     def _merge_other_copies(
         self, session: Session, kept_id: int, dedup: DedupInput, found: list[Candidate]
