@@ -36,8 +36,8 @@ def upgrade() -> None:
         "article_signatures",
         sa.Column("article_id", Id, nullable=False),
         sa.Column("scheme", sa.String(length=100), nullable=False),
-        sa.Column("words", sa.LargeBinary(), nullable=False),
         sa.Column("skeleton", sa.LargeBinary(), nullable=False),
+        sa.Column("entities", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
             ["article_id"],
             ["articles.id"],
