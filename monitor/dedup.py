@@ -80,20 +80,33 @@ def prepare(article: TaggedArticle, signer: Signer) -> DedupInput:
 
 
 def bucket_keys(skeleton_signature: np.ndarray, entities_signature: np.ndarray) -> tuple[int, ...]:
-    """Signed 64-bit keys, one per LSH band of each signature."""
+    """Signed 64-bit keys, one per LSH band of each signature.
+
+    A band's key mixes the signature's name, the band's number and its values
+    (a polynomial over uint64 finished with the splitmix64 finaliser): two bands
+    share a key only when they hold the same values, or by a 2**-64 accident.
+    """
     keys: list[int] = []
     for view, signature, (bands, rows) in (
-        (b"s", skeleton_signature, SKELETON_BANDS),
-        (b"e", entities_signature, ENTITY_BANDS),
+        (1, skeleton_signature, SKELETON_BANDS),
+        (2, entities_signature, ENTITY_BANDS),
     ):
-        values = np.ascontiguousarray(signature, dtype="<u4")
-        for band in range(bands):
-            chunk = values[band * rows : (band + 1) * rows].tobytes()
-            digest = hashlib.blake2b(
-                view + band.to_bytes(2, "little") + chunk, digest_size=8
-            ).digest()
-            keys.append(int.from_bytes(digest, "little", signed=True))
+        values = np.asarray(signature[: bands * rows], dtype=np.uint64).reshape(bands, rows)
+        key = np.arange(bands, dtype=np.uint64) + np.uint64(view << 32)
+        for row in range(rows):
+            key = key * _BAND_MIX + values[:, row]
+        keys.extend(_finalise(key).view(np.int64).tolist())
     return tuple(keys)
+
+
+_BAND_MIX = np.uint64(0x100000001B3)
+
+
+def _finalise(key: np.ndarray) -> np.ndarray:
+    key = (key ^ (key >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    key = (key ^ (key >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    mixed: np.ndarray = key ^ (key >> np.uint64(31))
+    return mixed
 
 
 @dataclass(frozen=True, slots=True)
