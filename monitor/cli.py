@@ -27,6 +27,7 @@ from monitor.config import (
 )
 from monitor.errors import ConfigError, DatabaseError, MonitorError
 from monitor.logs import configure_logging
+from monitor.records import Outcome
 from monitor.runner import open_store, run_daemon, run_once
 from monitor.storage import index
 from monitor.storage.database import (
@@ -117,9 +118,9 @@ def run_once_command(context: _Context) -> None:
         f"feeds polled: {summary.feeds_polled} ({summary.feeds_failed} failed)\n"
         f"entries seen: {summary.total('entries_seen')} "
         f"(new: {summary.total('new_entries')})\n"
-        f"stored: {summary.total('stored')}\n"
-        f"duplicates: {summary.total('duplicates')}\n"
-        f"failed: {summary.total('failed')}"
+        f"stored: {summary.outcomes.get(Outcome.STORED, 0)}\n"
+        f"duplicates: {summary.outcomes.get(Outcome.DUPLICATE, 0)}\n"
+        f"failed: {summary.outcomes.get(Outcome.FAILED, 0)}"
     )
 
 

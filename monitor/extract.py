@@ -96,12 +96,13 @@ def published_time_in_metadata(tree: Any) -> datetime | None:
 def choose_published_at(
     page_time: datetime | None, feed_time: datetime | None, *, fetched_at: datetime
 ) -> datetime | None:
-    """The page's publication time, else the feed's.
+    """The page's declared publication time, else the feed's, else the page's day.
 
-    A page time with an offset is exact. A page that gives only a day (in its own,
-    unknown time zone) keeps the feed's time when the feed's falls on that day in
-    some time zone (UTC-12 to UTC+14); else the day at 00:00 UTC. A time more than
-    a day after the fetch is a parsing accident and is ignored.
+    A page time with an offset (article:published_time and the like) is exact.
+    A bare day is htmldate's reading of the page (sometimes of its URL, or of a
+    date in a sidebar), so the feed's own time wins over it; the day is used,
+    at 00:00 UTC, only when the feed gives none. A time more than a day after
+    the fetch is a parsing accident and is ignored.
     """
     latest = fetched_at + timedelta(days=1)
     if feed_time is not None and feed_time > latest:
@@ -110,10 +111,9 @@ def choose_published_at(
         return feed_time
     if page_time.tzinfo is not None:
         return page_time.astimezone(UTC)
-    day = page_time.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
-    if feed_time is not None and day - timedelta(hours=14) <= feed_time < day + timedelta(hours=36):
+    if feed_time is not None:
         return feed_time
-    return day
+    return page_time.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
 
 
 def _parse_page_date(value: str | None) -> datetime | None:

@@ -41,6 +41,8 @@ class RunSummary:
     """Totals over the polls of one `run-once`."""
 
     reports: list[PollReport] = field(default_factory=list)
+    # Outcomes of the entries processed, read from the database after the run.
+    outcomes: dict[str, int] = field(default_factory=dict)
 
     def add(self, report: PollReport) -> None:
         self.reports.append(report)
@@ -70,6 +72,9 @@ def run_once(
             if stop.is_set():
                 break
             summary.add(pipeline.poll(feed, feed_ids[feed.url]))
+    summary.outcomes = store.outcomes_of(
+        entry_id for report in summary.reports for entry_id in report.processed
+    )
     return summary
 
 

@@ -307,6 +307,11 @@ def test_every_template_extracts_cleanly(tmp_path):
     page = (tmp_path / "site-autoblog").rglob("index.html").__next__().read_text()
     assert 'property="article:published_time" content="2024-03-12T02:00:00+00:00"' in page
     assert '<meta name="author" content="Sok Chanthy" />' in page
+    # The check notices a page whose time is not the document's.
+    wire = next((tmp_path / "site-wire").rglob("*.html"))
+    wire.write_text(wire.read_text().replace("2024-03-12T09:00:00+07:00", "2024-03-12T09:00:00"))
+    problems = check_extraction(forced, manifest, tmp_path)
+    assert [(p.doc_id, p.what) for p in problems] == [("t-wire", "article:published_time")]
 
 
 def test_feeds_list_the_documents_in_order(tmp_path):

@@ -103,8 +103,10 @@ FEED_TIME = datetime(2024, 3, 13, 23, 40, tzinfo=UTC)
         ),
         # A bare local day matching the feed's time in some time zone: the feed's time.
         (datetime(2024, 3, 14), FEED_TIME, FEED_TIME),
-        # A bare day far from the feed's time: the day itself.
-        (datetime(2024, 3, 1), FEED_TIME, datetime(2024, 3, 1, tzinfo=UTC)),
+        # A bare day (htmldate's reading, maybe of the URL) never beats the feed's time.
+        (datetime(2024, 3, 1), FEED_TIME, FEED_TIME),
+        # Without a feed time, the day at 00:00 UTC.
+        (datetime(2024, 3, 1), None, datetime(2024, 3, 1, tzinfo=UTC)),
         (None, FEED_TIME, FEED_TIME),
         (None, None, None),
         # A page date in the future is a parsing accident.

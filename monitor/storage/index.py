@@ -86,7 +86,7 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
     rows = session.execute(
         sa.select(Article.id, Article.content_hash, Article.text).where(Article.id.in_(ids))
     )
-    texts = {article_id: (fingerprint, text) for article_id, fingerprint, text in rows.tuples()}
+    texts = {article_id: (fingerprint, text) for article_id, fingerprint, text in rows}
     result = []
     for article_id in ids:
         if article_id not in texts:
@@ -154,7 +154,7 @@ def rebuild(
             .where(ArticleSignature.scheme == SCHEME)
             .execution_options(yield_per=1000)
         )
-        for article_id, skeleton, entities in result.tuples():
+        for article_id, skeleton, entities in result:
             rows.extend(
                 (key, article_id) for key in set(bucket_keys(_unpack(skeleton), _unpack(entities)))
             )
@@ -173,9 +173,7 @@ def rebuild(
 def _resign(session: Session) -> None:
     signer = Signer()
     session.execute(sa.delete(ArticleSignature))
-    texts = session.execute(
-        sa.select(Article.id, Article.text).execution_options(yield_per=500)
-    ).tuples()
+    texts = session.execute(sa.select(Article.id, Article.text).execution_options(yield_per=500))
     for article_id, text in texts:
         features = text_features(text)
         session.add(

@@ -194,6 +194,22 @@ class Store:
                 (EntryClaim(id=row.id, attempts=row.attempts), _feed_entry(row)) for row in rows
             ]
 
+    def outcomes_of(self, entry_ids: Iterable[int]) -> dict[str, int]:
+        """How many of these entries have each outcome now (a copy stored first may have
+        become a duplicate since, when its original arrived)."""
+        counts: dict[str, int] = {}
+        ids = list(entry_ids)
+        with self._session() as session:
+            for start in range(0, len(ids), 500):
+                rows = session.execute(
+                    sa.select(Entry.outcome, sa.func.count())
+                    .where(Entry.id.in_(ids[start : start + 500]))
+                    .group_by(Entry.outcome)
+                )
+                for outcome, count in rows:
+                    counts[outcome] = counts.get(outcome, 0) + count
+        return counts
+
     def record_entry_failure(self, entry_id: int, *, reason: str, error: str) -> None:
         with self._session() as session, session.begin():
             session.execute(

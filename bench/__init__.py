@@ -1,0 +1,1 @@
+"""Benchmarks and evaluation tooling (not part of the installed package)."""
