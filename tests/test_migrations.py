@@ -95,3 +95,47 @@ def test_alembic_command_line_from_a_checkout(tmp_path: Path) -> None:
     engine = create_database_engine(url)
     assert table_names(engine) == CONTRACT_TABLES
     engine.dispose()
+
+
+def test_upgrade_from_every_revision_with_data_in_place(database_url: str) -> None:
+    from monitor.storage import index
+
+    engine = create_database_engine(database_url)
+    upgrade_database(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO feeds (id, url, name, enabled, interval_seconds, consecutive_failures,"
+                " created_at) VALUES (1, 'http://x/feed', 'x', true, 60, 0, '2024-01-01 00:00:00+00')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site, content_hash)"
+                " VALUES (1, 'http://x/a', 'A', :text, '2024-01-01 00:00:00+00', 1, 'x', 'h')"
+            ),
+            {
+                "text": "Police freed 318 workers in Sihanoukville on 14 August 2022, officials said."
+            },
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO duplicates (article_id, url, site, kind, similarity, detected_at)"
+                " VALUES (1, 'http://y/a', 'y', 'same_url', 1.0, '2024-01-01 00:00:00+00')"
+            )
+        )
+    upgrade_database(engine)
+    with engine.connect() as connection:
+        article = connection.execute(sa.text("SELECT title, repost_signals FROM articles")).one()
+        duplicate = connection.execute(
+            sa.text("SELECT url, former_article_id FROM duplicates")
+        ).one()
+    assert tuple(article) == ("A", None)
+    assert tuple(duplicate) == ("http://y/a", None)
+    # Articles stored before the index existed get signatures from their text.
+    assert index.rebuild(engine, from_text=True) == 1
+    downgrade_database(engine, "0001")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM duplicates")).scalar() == 1
+        assert "lsh_buckets" not in sa.inspect(connection).get_table_names()
+    engine.dispose()

@@ -219,3 +219,141 @@ def test_poll_failures_count_up_and_success_resets(store: Store) -> None:
         4,
         "T",
     )
+
+
+ORIGINAL_TEXT = "\n".join(
+    [
+        "Police in Preah Sihanouk province freed 318 foreign workers from the Heng Fu compound on 14 August 2022, officials said.",
+        "The raid followed a tip-off from the Indonesian embassy about 41 of its citizens held at the site in Otres village.",
+        "Provincial police chief Chuon Narin said 12 suspects, including 9 Chinese nationals, were detained for questioning.",
+        "The National Committee for Counter Trafficking said the victims would be screened at a shelter in Phnom Penh.",
+    ]
+)
+
+
+def article_at(url: str, text: str, hour: int, removed: tuple[str, ...] = ()) -> TaggedArticle:
+    extracted = ExtractedArticle(
+        url=url,
+        title=f"Title of {url}",
+        text=text,
+        author=None,
+        published_at=datetime(2024, 3, 14, hour, 0, tzinfo=UTC),
+        language="en",
+        site="127.0.0.1",
+        fetched_at=datetime(2024, 3, 15, tzinfo=UTC),
+    )
+    return TaggedArticle(
+        cleaned=CleanedArticle(article=extracted, text=text, removed=removed),
+        tags=(Tag(name=url.rstrip("/").rsplit("/", 1)[-1], source=TagSource.FEED),),
+    )
+
+
+def claim_for(store: Store, feed_id: int, url: str) -> EntryClaim:
+    claim = store.claim_entry(feed_id, entry(url=url, guid=url), max_attempts=3)
+    assert claim is not None
+    return claim
+
+
+def test_the_original_replaces_an_earlier_wrapped_copy_and_keeps_its_id(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    copy_url, original_url = "http://127.0.0.1:1/autoblog/copy/", "http://127.0.0.1:1/news/original"
+    wrapped = article_at(
+        copy_url,
+        ORIGINAL_TEXT + "\nA closing line from the auto-blog itself.",
+        9,
+        removed=("ad_markers", "source_link"),
+    )
+    first = ingest(store, feed_id, claim_for(store, feed_id, copy_url), wrapped)
+    second = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, original_url),
+        article_at(original_url, ORIGINAL_TEXT, 10),
+    )
+    assert first.outcome == Outcome.STORED
+    assert (second.outcome, second.article_id) == (Outcome.STORED, first.article_id)
+    assert second.decision.kind is DuplicateKind.NEAR_DUPLICATE
+    with store.engine.connect() as connection:
+        (kept,) = connection.execute(sa.select(Article)).all()
+        (duplicate,) = connection.execute(sa.select(Duplicate)).all()
+        outcomes = dict(connection.execute(sa.select(Entry.url, Entry.outcome)).all())
+        tags = {tag for (tag,) in connection.execute(sa.select(ArticleTag.tag)).all()}
+    assert (kept.id, kept.url, kept.text, kept.repost_signals) == (
+        first.article_id,
+        original_url,
+        ORIGINAL_TEXT,
+        None,
+    )
+    # The copy is now a duplicate of the story, and its old URL resolves to it.
+    assert (duplicate.url, duplicate.article_id, duplicate.former_article_id) == (
+        copy_url,
+        first.article_id,
+        None,
+    )
+    assert outcomes == {copy_url: Outcome.DUPLICATE, original_url: Outcome.STORED}
+    assert tags == {"copy", "original"}
+
+
+def test_a_later_copy_stays_a_duplicate(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    original_url, copy_url = "http://127.0.0.1:1/news/original", "http://127.0.0.1:1/wire/copy"
+    kept = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, original_url),
+        article_at(original_url, ORIGINAL_TEXT, 9),
+    )
+    copy = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, copy_url),
+        article_at(copy_url, "Wire service.\n" + ORIGINAL_TEXT, 11),
+    )
+    assert (copy.outcome, copy.article_id) == (Outcome.DUPLICATE, kept.article_id)
+
+
+def test_an_original_merges_copies_kept_apart(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    paragraphs = ORIGINAL_TEXT.split("\n")
+    # Two partial copies that share too little with each other to be matched …
+    first_half = "\n".join(paragraphs[:2])
+    second_half = "\n".join(paragraphs[2:])
+    a = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, "http://127.0.0.1:1/a"),
+        article_at("http://127.0.0.1:1/a", first_half, 11),
+    )
+    b = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, "http://127.0.0.1:1/b"),
+        article_at("http://127.0.0.1:1/b", second_half, 12),
+    )
+    assert a.article_id != b.article_id
+    # … are both copies of the original, which arrives last and was published first.
+    original = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, "http://127.0.0.1:1/o"),
+        article_at("http://127.0.0.1:1/o", ORIGINAL_TEXT, 8),
+    )
+    assert original.outcome == Outcome.STORED
+    assert len(original.merged) == 1
+    with store.engine.connect() as connection:
+        (kept,) = connection.execute(sa.select(Article.id, Article.url)).all()
+        rows = connection.execute(
+            sa.select(Duplicate.url, Duplicate.article_id, Duplicate.former_article_id)
+        ).all()
+        signatures = connection.execute(
+            sa.select(sa.func.count()).select_from(ArticleSignature)
+        ).scalar()
+        orphans = connection.execute(
+            sa.select(sa.func.count()).select_from(LshBucket).where(LshBucket.article_id != kept.id)
+        ).scalar()
+    assert kept.url == "http://127.0.0.1:1/o"
+    assert {url for url, _, _ in rows} == {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"}
+    assert all(article_id == kept.id for _, article_id, _ in rows)
+    merged_away = {a.article_id, b.article_id} - {kept.id}
+    assert {former for _, _, former in rows if former is not None} == merged_away
+    assert (signatures, orphans) == (1, 0)

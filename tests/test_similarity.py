@@ -1,0 +1,108 @@
+"""Tokens, features and the verification rules on real text pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.dedupcorpus.spinner import Spinner, SynonymTable
+from monitor.clean import clean_text
+from monitor.dedup import classify
+from monitor.records import DuplicateKind
+from monitor.similarity import compare, text_features
+from monitor.tokens import Role, tokenize
+
+REPO = Path(__file__).resolve().parent.parent
+STORIES = REPO / "bench" / "corpus" / "stories"
+SEED = (Path(__file__).parent / "fixtures" / "seed_repost.txt").read_text(encoding="utf-8")
+
+
+def story_text(story_id: str) -> str:
+    story = json.loads((STORIES / f"{story_id}.json").read_text(encoding="utf-8"))
+    return clean_text("\n".join(story["paragraphs"]))[0]
+
+
+def test_roles_follow_what_a_spinner_leaves_alone() -> None:
+    tokens = tokenize(
+        "Cambodia’s National Committee met on Tuesday. Over 100,000 were held in 2021."
+    )
+    roles = {token.text: token.role for token in tokens}
+    assert roles["cambodia's"] is Role.CONTENT  # capitalised at a sentence start
+    assert roles["national"] is Role.NAME
+    assert roles["on"] is Role.FUNCTION
+    assert roles["over"] is Role.FUNCTION
+    assert roles["100000"] is Role.NUMBER
+    assert roles["met"] is Role.CONTENT
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [("柬埔寨警方解救了312名外国人", {"312"}), ("កម្ពុជាបានរកឃើញ ២១៥ នាក់ និង 46 នាក់", {"២១៥", "46"})],
+)
+def test_unspaced_scripts_become_graphemes_and_numbers(text: str, numbers: set[str]) -> None:
+    tokens = tokenize(text)
+    assert {token.text for token in tokens if token.role is Role.NUMBER} == numbers
+    graphemes = [token.text for token in tokens if token.role is Role.UNSPACED]
+    assert graphemes and all(len(grapheme) <= 4 for grapheme in graphemes)
+    # Khmer vowel signs and subscripts stay with their consonant.
+    assert "ម្ពុ" in graphemes or "柬" in graphemes
+
+
+def test_the_real_seed_is_a_spun_copy_of_its_original() -> None:
+    original = text_features(story_text("a-seed-original-ncct-un"))
+    verdict = classify(compare(original, text_features(clean_text(SEED)[0])))
+    assert verdict is not None and verdict[0] is DuplicateKind.SPUN
+
+
+@pytest.mark.parametrize("rate", [0.15, 0.3, 0.5])
+def test_spun_copies_are_recognised(rate: float) -> None:
+    text = story_text("a-raid-sihanoukville-bay-sun-2023-03")
+    spun = Spinner(SynonymTable.load(), rate, seed=3).spin(text)
+    comparison = compare(text_features(text), text_features(spun))
+    assert comparison.words.of_smaller < 0.8  # word shingles fall apart …
+    verdict = classify(comparison)  # … the skeleton does not
+    assert verdict is not None and verdict[0] in (DuplicateKind.SPUN, DuplicateKind.NEAR_DUPLICATE)
+
+
+def test_a_truncated_syndicated_copy_is_a_near_duplicate() -> None:
+    paragraphs = story_text("a-ncct-iom-meeting-2024-09").split("\n")
+    copy = "\n".join(["Republished with permission.", *paragraphs[: len(paragraphs) * 2 // 3]])
+    verdict = classify(compare(text_features("\n".join(paragraphs)), text_features(copy)))
+    assert verdict is not None and verdict[0] is DuplicateKind.NEAR_DUPLICATE
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("a-raid-sihanoukville-heng-fu-2022-08", "a-raid-sihanoukville-bay-sun-2023-03"),
+        ("a-ncct-iom-meeting-2024-09", "a-ncct-eu-meeting-2025-03"),
+        ("a-raid-prey-nob-golden-lotus-2024-05", "a-followup-golden-lotus-charges-2024-06"),
+        ("a-seed-original-ncct-un", "a-followup-ncct-un-joint-report-2024-03"),
+        ("b-km-sihanoukville-raid-2024-08", "b-km-kampot-raid-2024-10"),
+        ("b-zh-sihanoukville-rescue-2023-11", "b-zh-bavet-rescue-2024-05"),
+    ],
+)
+def test_different_stories_on_one_topic_are_never_copies(first: str, second: str) -> None:
+    assert (
+        classify(compare(text_features(story_text(first)), text_features(story_text(second))))
+        is None
+    )
+
+
+def test_a_human_rewrite_is_recognised_by_its_names_and_numbers() -> None:
+    verdict = classify(
+        compare(
+            text_features(story_text("a-raid-sihanoukville-heng-fu-2022-08")),
+            text_features(story_text("a-rewrite-raid-heng-fu-ppp")),
+        )
+    )
+    assert verdict is not None and verdict[0] is DuplicateKind.REWRITE
+
+
+def test_paragraph_coverage_separates_copies_from_follow_ups() -> None:
+    original = text_features(story_text("a-raid-prey-nob-golden-lotus-2024-05"))
+    follow_up = text_features(story_text("a-followup-golden-lotus-charges-2024-06"))
+    assert compare(original, follow_up).paragraphs_covered < 0.4
+    assert compare(original, original).paragraphs_covered == 1.0
