@@ -147,10 +147,12 @@ def classify(comparison: Comparison) -> tuple[DuplicateKind, float] | None:
     """The kind of copy and its score, or None for two different stories.
 
     Every rule asks that the texts cite the same numbers: a follow-up or another
-    raid on the same compound brings new ones.
+    raid on the same compound brings new ones. Cheap measures are asked first.
     """
-    words, skeleton = comparison.words, comparison.skeleton
     numbers = comparison.numbers_shared
+    if numbers < min(NUMBERS_SHARED, REWRITE_NUMBERS):
+        return None
+    words = comparison.words
     if (
         numbers >= NUMBERS_SHARED
         and words.of_smaller >= NEAR_DUPLICATE_WORDS
@@ -159,11 +161,11 @@ def classify(comparison: Comparison) -> tuple[DuplicateKind, float] | None:
         return DuplicateKind.NEAR_DUPLICATE, round(words.of_smaller, 4)
     if (
         numbers >= NUMBERS_SHARED
-        and skeleton.of_smaller >= SPUN_SKELETON
-        and comparison.paragraphs_covered >= SPUN_PARAGRAPHS
         and comparison.entities >= SPUN_ENTITIES
+        and comparison.skeleton.of_smaller >= SPUN_SKELETON
+        and comparison.paragraphs_covered >= SPUN_PARAGRAPHS
     ):
-        return DuplicateKind.SPUN, round(skeleton.of_smaller, 4)
+        return DuplicateKind.SPUN, round(comparison.skeleton.of_smaller, 4)
     if (
         numbers >= REWRITE_NUMBERS
         and comparison.entities >= REWRITE_ENTITIES

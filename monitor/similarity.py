@@ -171,35 +171,52 @@ def _shared(first: Shingles, second: Shingles) -> int:
     return int(np.intersect1d(first, second, assume_unique=True).size)
 
 
-@dataclass(frozen=True, slots=True)
 class Comparison:
-    words: Overlap
-    skeleton: Overlap
-    # Jaccard similarity of the sets of names and numbers.
-    entities: float
-    # Share of the numbers cited by the shorter text that the other cites too.
-    numbers_shared: float
-    # Share of the shorter text's paragraphs of which the other holds at least
-    # PARAGRAPH_MATCH of the skeleton shingles: a copy covers nearly all of them, a
-    # follow-up that quotes two paragraphs of a story only those two.
-    paragraphs_covered: float
+    """How alike two texts are. Each measure is computed when first asked for, so that
+    a rule that fails on a cheap measure never pays for the costly ones."""
+
+    def __init__(self, first: TextFeatures, second: TextFeatures) -> None:
+        self._first, self._second = first, second
+        self._shorter, self._longer = sorted((first, second), key=lambda f: f.token_count)
+
+    @cached_property
+    def words(self) -> Overlap:
+        return Overlap.between(self._first.words, self._second.words)
+
+    @cached_property
+    def skeleton(self) -> Overlap:
+        return Overlap.between(self._first.skeleton, self._second.skeleton)
+
+    @cached_property
+    def entities(self) -> float:
+        """Jaccard similarity of the sets of names and numbers."""
+        shared = _shared(self._first.entities, self._second.entities)
+        union = self._first.entities.size + self._second.entities.size - shared
+        return shared / union if union else 0.0
+
+    @cached_property
+    def numbers_shared(self) -> float:
+        """Share of the numbers cited by the shorter text that the other cites too."""
+        numbers = self._shorter.numbers
+        return len(numbers & self._longer.numbers) / len(numbers) if numbers else 1.0
+
+    @cached_property
+    def paragraphs_covered(self) -> float:
+        """Share of the shorter text's paragraphs of which the other holds at least
+        PARAGRAPH_MATCH of the skeleton shingles: a copy covers nearly all of them, a
+        follow-up that quotes two paragraphs of a story only those two."""
+        return _paragraphs_covered(self._shorter, self._longer)
+
+    def __repr__(self) -> str:
+        return (
+            f"Comparison(words={self.words}, skeleton={self.skeleton}, "
+            f"entities={self.entities:.3f}, numbers_shared={self.numbers_shared:.3f}, "
+            f"paragraphs_covered={self.paragraphs_covered:.3f})"
+        )
 
 
 def compare(first: TextFeatures, second: TextFeatures) -> Comparison:
-    shorter, longer = sorted((first, second), key=lambda features: features.token_count)
-    if shorter.numbers:
-        numbers_shared = len(shorter.numbers & longer.numbers) / len(shorter.numbers)
-    else:
-        numbers_shared = 1.0
-    shared_entities = _shared(first.entities, second.entities)
-    union = first.entities.size + second.entities.size - shared_entities
-    return Comparison(
-        words=Overlap.between(first.words, second.words),
-        skeleton=Overlap.between(first.skeleton, second.skeleton),
-        entities=shared_entities / union if union else 0.0,
-        numbers_shared=numbers_shared,
-        paragraphs_covered=_paragraphs_covered(shorter, longer),
-    )
+    return Comparison(first, second)
 
 
 def _paragraphs_covered(shorter: TextFeatures, longer: TextFeatures) -> float:
