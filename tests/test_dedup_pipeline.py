@@ -174,3 +174,63 @@ def test_index_agrees_with_the_database_and_survives_a_rebuild(ingested: Any) ->
 
 def test_a_second_run_adds_nothing(ingested: Any) -> None:
     assert "stored: 0" in ingested["second"] and "duplicates: 0" in ingested["second"]
+
+
+def test_two_processes_share_one_index(postgres_url: str, tmp_path: Path) -> None:
+    """Two replicas on one PostgreSQL, polling different feeds that carry copies of the
+    same stories at the same moment, keep each story once."""
+    documents = build_documents(chosen_stories())
+    root = tmp_path / "site"
+    manifest = write_site(documents, root, feeds=4, order_seed="chronological")
+    feeds = write_feeds(documents, manifest, root, count=4, order_seed=11, directory="split")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    with LocalSite(root) as site:
+        processes = []
+        for replica, share in enumerate((feeds[0::2], feeds[1::2])):
+            config = tmp_path / f"replica{replica}.toml"
+            config.write_text(
+                f"[database]\nurl = {json.dumps(postgres_url)}\n"
+                "[fetch]\nallow_private_addresses = true\n"
+                + "".join(
+                    f'[[feeds]]\nname = "{feed}"\nurl = "{site.url(feed)}"\n' for feed in share
+                ),
+                encoding="utf-8",
+            )
+            if replica == 0:  # create the schema once, before both start
+                run_monitor(config, "db", "upgrade")
+            processes.append(
+                subprocess.Popen(
+                    [MONITOR, "--config", str(config), "--log-level", "WARNING", "run-once"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=environment,
+                )
+            )
+        for process in processes:
+            _, stderr = process.communicate(timeout=600)
+            assert process.returncode == 0, stderr[-3000:]
+    score = score_database(postgres_url, manifest)
+    assert score.false_merges == ()
+    assert score.precision == 1.0
+    assert score.recall == 1.0
+    assert score.predicted_stories == score.clusters
+
+
+def test_the_khmer_pair_and_the_seed_pair_are_one_story_each(ingested: Any) -> None:
+    score: Score = ingested["score"]
+    groups = [set(group) for group in score.partition]
+
+    def story_of(doc_id: str) -> set[str]:
+        (group,) = [group for group in groups if doc_id in group]
+        return group
+
+    khmer = story_of("b-km-sihanoukville-raid-2024-08")
+    assert {
+        "b-km-sihanoukville-raid-2024-08--syndicated",
+        "b-km-sihanoukville-raid-2024-08--wrapped",
+    } <= khmer
+    assert "b-km-kampot-raid-2024-10" not in khmer
+    seed = story_of("a-seed-original-ncct-un")
+    assert "seed-repost" in seed  # the real spun, ad-wrapped repost
+    assert "a-followup-ncct-un-joint-report-2024-03" not in seed
