@@ -47,15 +47,12 @@ class FeatureCache:
         self._entries: OrderedDict[str, TextFeatures] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, fingerprint: str, text: str) -> TextFeatures:
+    def get(self, fingerprint: str) -> TextFeatures | None:
         with self._lock:
             features = self._entries.get(fingerprint)
             if features is not None:
                 self._entries.move_to_end(fingerprint)
-                return features
-        features = text_features(text)
-        self.put(fingerprint, features)
-        return features
+            return features
 
     def put(self, fingerprint: str, features: TextFeatures) -> None:
         with self._lock:
@@ -65,41 +62,51 @@ class FeatureCache:
                 self._entries.popitem(last=False)
 
 
+# Plain SQL on the session's connection: one new article runs these once each, and the
+# ORM's per-statement overhead would cost more than the queries.
+_SAME_TEXT = sa.text("SELECT id FROM articles WHERE content_hash = :fingerprint LIMIT 1")
+_SHARING_BUCKETS = sa.text(
+    "SELECT article_id, count(*) AS shared FROM lsh_buckets WHERE bucket IN :buckets"
+    " GROUP BY article_id ORDER BY shared DESC, article_id LIMIT :limit"
+).bindparams(sa.bindparam("buckets", expanding=True))
+_FINGERPRINTS = sa.text("SELECT id, content_hash FROM articles WHERE id IN :ids").bindparams(
+    sa.bindparam("ids", expanding=True)
+)
+_TEXTS = sa.text("SELECT id, text FROM articles WHERE id IN :ids").bindparams(
+    sa.bindparam("ids", expanding=True)
+)
+
+
 def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list[Candidate]:
-    """Kept articles with the same text fingerprint or sharing an LSH bucket, with features."""
-    exact = session.scalars(
-        sa.select(Article.id).where(Article.content_hash == dedup.fingerprint).limit(1)
-    ).first()
-    shared = sa.func.count().label("shared")
-    ranked = session.execute(
-        sa.select(LshBucket.article_id, shared)
-        .where(LshBucket.bucket.in_(dedup.buckets))
-        .group_by(LshBucket.article_id)
-        .order_by(shared.desc(), LshBucket.article_id)
-        .limit(MAX_CANDIDATES)
+    """Kept articles with the same text fingerprint or sharing an LSH bucket, with features.
+
+    A candidate's features come from the cache when its fingerprint is there; its
+    text is read (and tokenised) only otherwise.
+    """
+    connection = session.connection()
+    exact = connection.execute(_SAME_TEXT, {"fingerprint": dedup.fingerprint}).scalar()
+    ranked = connection.execute(
+        _SHARING_BUCKETS, {"buckets": list(dedup.buckets), "limit": MAX_CANDIDATES}
     ).all()
     ids = [article_id for article_id, _ in ranked]
     if exact is not None and exact not in ids:
         ids.insert(0, exact)
     if not ids:
         return []
-    rows = session.execute(
-        sa.select(Article.id, Article.content_hash, Article.text).where(Article.id.in_(ids))
-    )
-    texts = {article_id: (fingerprint, text) for article_id, fingerprint, text in rows}
-    result = []
-    for article_id in ids:
-        if article_id not in texts:
-            continue  # a bucket of an article that was merged away in this transaction
-        fingerprint, text = texts[article_id]
-        result.append(
-            Candidate(
-                article_id=article_id,
-                features=cache.get(fingerprint, text),
-                same_fingerprint=article_id == exact,
-            )
-        )
-    return result
+    # An id may be gone: a bucket of an article merged away in this transaction.
+    fingerprints = dict(connection.execute(_FINGERPRINTS, {"ids": ids}).all())
+    cached = {i: cache.get(fingerprints[i]) for i in ids if i in fingerprints}
+    missing = [i for i, features in cached.items() if features is None]
+    if missing:
+        for article_id, text in connection.execute(_TEXTS, {"ids": missing}).all():
+            features = text_features(text)
+            cache.put(fingerprints[article_id], features)
+            cached[article_id] = features
+    return [
+        Candidate(article_id=i, features=features, same_fingerprint=i == exact)
+        for i, features in cached.items()
+        if features is not None
+    ]
 
 
 def add(session: Session, article_id: int, dedup: DedupInput) -> None:
