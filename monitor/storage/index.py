@@ -94,7 +94,7 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
     if not ids:
         return []
     # An id may be gone: a bucket of an article merged away in this transaction.
-    fingerprints = dict(connection.execute(_FINGERPRINTS, {"ids": ids}).all())
+    fingerprints: dict[int, str] = dict(connection.execute(_FINGERPRINTS, {"ids": ids}).all())
     cached = {i: cache.get(fingerprints[i]) for i in ids if i in fingerprints}
     missing = [i for i, features in cached.items() if features is None]
     if missing:
