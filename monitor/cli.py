@@ -6,10 +6,12 @@ command line is wrong.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -18,6 +20,7 @@ import click
 import tomli_w
 
 from monitor import __version__
+from monitor.clean import clean_article
 from monitor.config import (
     CONFIG_ENV,
     Settings,
@@ -26,8 +29,12 @@ from monitor.config import (
     resolve_config_path,
 )
 from monitor.errors import ConfigError, DatabaseError, MonitorError
+from monitor.extract import extract_article
+from monitor.http import build_client, fetch_page
 from monitor.logs import configure_logging
-from monitor.records import Outcome
+from monitor.records import FeedEntry, Outcome
+from monitor.retag import retag as run_retag
+from monitor.rules import RuleSet
 from monitor.runner import open_store, run_daemon, run_once
 from monitor.storage import index
 from monitor.storage.database import (
@@ -38,6 +45,7 @@ from monitor.storage.database import (
     schema_revisions,
     upgrade_database,
 )
+from monitor.urls import canonical_url
 
 log = logging.getLogger("monitor")
 
@@ -120,6 +128,7 @@ def run_once_command(context: _Context) -> None:
         f"(new: {summary.total('new_entries')})\n"
         f"stored: {summary.outcomes.get(Outcome.STORED, 0)}\n"
         f"duplicates: {summary.outcomes.get(Outcome.DUPLICATE, 0)}\n"
+        f"off-topic: {summary.outcomes.get(Outcome.OFF_TOPIC, 0)}\n"
         f"failed: {summary.outcomes.get(Outcome.FAILED, 0)}"
     )
 
@@ -141,6 +150,11 @@ def render_settings(settings: Settings) -> str:
     data["feeds"] = [
         {**feed, "interval": format_duration(feed["interval"]), "tags": list(feed["tags"])}
         for feed in data["feeds"]
+    ]
+    data["topic"] = {**data["topic"], "all": [list(group) for group in data["topic"]["all"]]}
+    data["tags"] = [
+        {key: list(value) if isinstance(value, tuple) else value for key, value in rule.items()}
+        for rule in data["tags"]
     ]
     return tomli_w.dumps(data)
 
@@ -185,6 +199,100 @@ def db_current(context: _Context) -> None:
     else:
         state = "up to date" if current == head else f"behind: newest is {head}"
         click.echo(f"{mask_url(engine.url)}: revision {current} ({state})")
+
+
+@cli.command()
+@click.option("--batch-size", default=500, show_default=True, help="Articles per transaction.")
+@pass_context
+def retag(context: _Context, batch_size: int) -> None:
+    """Apply the current tag rules to every stored article, and report what changed.
+
+    Run it after editing [[tags]] in the configuration. Idempotent: a second run
+    changes nothing. Each batch of articles is one transaction.
+    """
+    settings = context.settings()
+    store = open_store(settings)
+    rules = RuleSet.from_settings(settings)
+    total = store.article_count()
+    started = time.monotonic()
+    with click.progressbar(
+        length=total, label="retagging", file=sys.stderr, hidden=not sys.stderr.isatty()
+    ) as bar:
+        report = run_retag(store, rules, batch_size=batch_size, progress=bar.update)
+    seconds = time.monotonic() - started
+    click.echo(
+        f"articles: {report.articles}, changed: {report.articles_changed} "
+        f"({report.articles / seconds if seconds else 0:.0f} articles/s)"
+    )
+    names = sorted(set(report.added) | set(report.removed) | set(report.explained_anew))
+    if not names:
+        click.echo("no tag changed")
+    for name in names:
+        click.echo(
+            f"  {name}: +{report.added[name]} -{report.removed[name]}"
+            + (
+                f" (matched phrases changed on {report.explained_anew[name]})"
+                if report.explained_anew[name]
+                else ""
+            )
+        )
+
+
+@cli.command()
+@click.argument("url")
+@pass_context
+def explain(context: _Context, url: str) -> None:
+    """Show why one article was kept or filtered, and which tag rules match it.
+
+    URL is a stored article's, a copy's, or any page's (it is then fetched and
+    extracted now, without being stored).
+    """
+    settings = context.settings()
+    store = open_store(settings)
+    rules = RuleSet.from_settings(settings)
+    canonical = canonical_url(url)
+    record = store.find_by_url(canonical)
+    if record.article is not None:
+        article = record.article
+        if record.copy is not None:
+            click.echo(
+                f"{canonical}: a copy ({record.copy.kind}, similarity {record.copy.similarity:.2f})"
+                f" of article {article.id}, {article.url}"
+            )
+        else:
+            click.echo(f"{canonical}: stored as article {article.id}")
+        title, text = article.title, article.text
+    else:
+        if record.entry is not None:
+            reason = f": {record.entry.error}" if record.entry.error else ""
+            click.echo(f"{canonical}: seen in a feed, outcome {record.entry.outcome}{reason}")
+        else:
+            click.echo(f"{canonical}: not in the database; fetching it now")
+        with build_client(settings.fetch) as client:
+            page = fetch_page(client, canonical, max_size=settings.fetch.max_response_size)
+        entry = FeedEntry(link=canonical, url=canonical)
+        cleaned = clean_article(extract_article(page, entry))
+        title, text = cleaned.article.title, cleaned.text
+    matches = rules.match(title, text)
+    verdict = rules.topic(matches)
+    click.echo(f"title: {title}")
+    click.echo(f"topic: {'kept' if verdict.on_topic else 'filtered'}: {verdict.reason}")
+    for line in rules.explain_topic(matches):
+        click.echo(f"  {line}")
+    rule_tags = rules.tags(matches)
+    click.echo("tags from the current rules:" if rule_tags else "no tag rule matches")
+    for tag in sorted(rule_tags, key=lambda tag: tag.name):
+        click.echo(f"  {tag.name}: {', '.join(json.loads(tag.detail or '[]'))}")
+    if record.article is not None:
+        stored = sorted(f"{tag} ({source})" for tag, source, _ in record.tags)
+        click.echo(f"stored tags: {', '.join(stored) if stored else 'none'}")
+        current = {tag.name for tag in rule_tags}
+        recorded = {tag for tag, source, _ in record.tags if source == "rule"}
+        if current != recorded:
+            click.echo(
+                f"`monitor retag` would add {sorted(current - recorded)} "
+                f"and remove {sorted(recorded - current)}"
+            )
 
 
 @cli.group("index")

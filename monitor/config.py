@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import (
@@ -24,6 +24,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -155,6 +156,8 @@ class FeedSettings(_Section):
     interval: Duration = 900.0
     tags: tuple[str, ...] = ()
     enabled: StrictBool = True
+    # False for feeds that are already about the topic (a search-query feed).
+    filter: StrictBool = True
 
     @field_validator("url")
     @classmethod
@@ -170,11 +173,71 @@ class FeedSettings(_Section):
         return tuple(dict.fromkeys(cleaned))
 
 
+# Where a rule looks for its phrases.
+TextField = Literal["title", "text", "both"]
+
+
+def _phrases_have_words(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    if any(not phrase.strip() for phrase in phrases):
+        raise ValueError("a phrase must not be empty")
+    return phrases
+
+
+class TopicSettings(_Section):
+    """What an article must be about to be kept (feeds with `filter = false` skip this).
+
+    >>> TopicSettings(all=(("cambodia", "phnom penh"), ("human trafficking", "scam compound")))
+    """
+
+    all: tuple[tuple[str, ...], ...] = ()
+    none: tuple[str, ...] = ()
+    field: TextField = "both"
+
+    @field_validator("all")
+    @classmethod
+    def _groups_have_phrases(
+        cls, groups: tuple[tuple[str, ...], ...]
+    ) -> tuple[tuple[str, ...], ...]:
+        for group in groups:
+            if not group:
+                raise ValueError("a group of topic.all must list at least one phrase")
+            _phrases_have_words(group)
+        return groups
+
+    @field_validator("none")
+    @classmethod
+    def _none_has_words(cls, phrases: tuple[str, ...]) -> tuple[str, ...]:
+        return _phrases_have_words(phrases)
+
+
+class TagRule(_Section):
+    """A tag given to articles whose title or text holds its phrases."""
+
+    name: str = Field(min_length=1, max_length=200)
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    field: TextField = "both"
+
+    @field_validator("any", "all", "none")
+    @classmethod
+    def _phrases(cls, phrases: tuple[str, ...]) -> tuple[str, ...]:
+        return _phrases_have_words(phrases)
+
+    @model_validator(mode="after")
+    def _has_phrases(self) -> TagRule:
+        if not self.any and not self.all:
+            raise ValueError("a tag rule needs phrases in `any` or `all`")
+        return self
+
+
 class Settings(_Section):
     """The whole validated configuration."""
 
     database: DatabaseSettings = DatabaseSettings()
     fetch: FetchSettings = FetchSettings()
+    topic: TopicSettings = TopicSettings()
+    tags: tuple[TagRule, ...] = ()
     feeds: tuple[FeedSettings, ...] = ()
 
     @property

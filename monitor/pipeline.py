@@ -30,6 +30,7 @@ from monitor.records import (
     Outcome,
     TaggedArticle,
 )
+from monitor.rules import RuleSet, TopicVerdict
 from monitor.similarity import Signer
 from monitor.storage.store import EntryClaim, Store
 from monitor.tagging import tag_article
@@ -47,6 +48,7 @@ class PollReport:
     stored: int = 0
     duplicates: int = 0
     failed: int = 0
+    off_topic: int = 0
     not_modified: bool = False
     interrupted: bool = False
     error: str | None = None
@@ -59,12 +61,24 @@ class PollReport:
             self.duplicates += 1
         elif outcome is Outcome.FAILED:
             self.failed += 1
+        elif outcome is Outcome.OFF_TOPIC:
+            self.off_topic += 1
 
 
-def prepare_article(page: FetchedPage, entry: FeedEntry, feed_tags: Iterable[str]) -> TaggedArticle:
-    """The pure middle of the chain: extract → clean → tag."""
+def prepare_article(
+    page: FetchedPage, entry: FeedEntry, feed: FeedSettings, rules: RuleSet
+) -> tuple[TaggedArticle, TopicVerdict]:
+    """The pure middle of the chain: extract → clean → relevance and tags."""
     cleaned = clean_article(extract_article(page, entry))
-    return tag_article(cleaned, feed_tags=feed_tags, categories=entry.categories)
+    matches = rules.match(cleaned.article.title, cleaned.text)
+    verdict = rules.topic(matches) if feed.filter else UNFILTERED
+    tagged = tag_article(
+        cleaned, feed_tags=feed.tags, categories=entry.categories, rule_tags=rules.tags(matches)
+    )
+    return tagged, verdict
+
+
+UNFILTERED = TopicVerdict(True, "the feed is not filtered (filter = false)")
 
 
 class Pipeline:
@@ -76,11 +90,13 @@ class Pipeline:
         client: httpx.Client,
         fetch: FetchSettings,
         *,
+        rules: RuleSet | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.store = store
         self.client = client
         self.fetch = fetch
+        self.rules = rules or RuleSet()
         self.stop = stop or threading.Event()
         self.signer = Signer()
 
@@ -207,7 +223,11 @@ class Pipeline:
         if self._stored_as_same_url(feed_id, claim, entry.url, entry.title):
             return Outcome.DUPLICATE
         page = fetch_page(self.client, entry.link, max_size=self.fetch.max_response_size)
-        article = prepare_article(page, entry, feed.tags)
+        article, verdict = prepare_article(page, entry, feed, self.rules)
+        if not verdict.on_topic:
+            self.store.record_off_topic(claim.id, reason=verdict.reason)
+            log.info("off topic: %s: %s", entry.link, verdict.reason)
+            return Outcome.OFF_TOPIC
         url = article.article.url
         if url != entry.url and self._stored_as_same_url(
             feed_id, claim, url, article.article.title

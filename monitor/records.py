@@ -143,4 +143,5 @@ class Outcome(StrEnum):
     PENDING = "pending"
     STORED = "stored"
     DUPLICATE = "duplicate"
+    OFF_TOPIC = "off_topic"
     FAILED = "failed"

@@ -18,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.config import FeedSettings, Settings
 from monitor.http import build_client
 from monitor.pipeline import Pipeline, PollReport
+from monitor.rules import RuleSet
 from monitor.storage.database import check_reachable, create_database_engine, upgrade_database
 from monitor.storage.store import Store
 
@@ -67,7 +68,9 @@ def run_once(
     summary = RunSummary()
     stop = stop or threading.Event()
     with build_client(settings.fetch) as client:
-        pipeline = Pipeline(store, client, settings.fetch, stop=stop)
+        pipeline = Pipeline(
+            store, client, settings.fetch, rules=RuleSet.from_settings(settings), stop=stop
+        )
         for feed in settings.enabled_feeds:
             if stop.is_set():
                 break
@@ -91,7 +94,9 @@ def run_daemon(settings: Settings, store: Store, stop: threading.Event) -> None:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
     with build_client(settings.fetch) as client:
-        pipeline = Pipeline(store, client, settings.fetch, stop=stop)
+        pipeline = Pipeline(
+            store, client, settings.fetch, rules=RuleSet.from_settings(settings), stop=stop
+        )
         now = datetime.now(UTC)
         for feed in feeds:
             feed_id = feed_ids[feed.url]

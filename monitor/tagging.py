@@ -1,7 +1,7 @@
 """Tagging: the tags an article carries, each with where it came from.
 
-From the feed's configured `tags` and from the entry's own categories. Rule-based
-tags (topic taxonomy) come from the relevance stage.
+From the feed's configured `tags`, the entry's own categories, and the tag rules
+of the configuration (found by monitor/rules.py).
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ MAX_TAG_LENGTH = 200
 
 
 def tag_article(
-    cleaned: CleanedArticle, *, feed_tags: Iterable[str], categories: Iterable[str]
+    cleaned: CleanedArticle,
+    *,
+    feed_tags: Iterable[str],
+    categories: Iterable[str],
+    rule_tags: Iterable[Tag] = (),
 ) -> TaggedArticle:
-    tags: dict[tuple[str, TagSource], Tag] = {}
+    tags: dict[tuple[str, TagSource], Tag] = {(tag.name, tag.source): tag for tag in rule_tags}
     for source, names in ((TagSource.FEED, feed_tags), (TagSource.CATEGORY, categories)):
         for name in names:
             normalized = " ".join(name.split())[:MAX_TAG_LENGTH]

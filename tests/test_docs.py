@@ -57,7 +57,7 @@ def test_every_setting_is_documented() -> None:
     docs = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     for key in settings_keys():
         table, _, name = key.rpartition(".")
-        heading = f"`[[{table}]]`" if table == "feeds" else f"`[{table}]`"
+        heading = f"`[[{table}]]`" if table in ("feeds", "tags") else f"`[{table}]`"
         assert f"| `{name}` |" in section(docs, heading), f"{key} is not in docs/configuration.md"
 
 

@@ -8,8 +8,9 @@ crash at any point leaves either nothing or a `pending` row that the next poll r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -194,6 +195,81 @@ class Store:
                 (EntryClaim(id=row.id, attempts=row.attempts), _feed_entry(row)) for row in rows
             ]
 
+    def retag_batches(
+        self,
+        desired_tags: Callable[[str, str], dict[str, str | None]],
+        *,
+        batch_size: int,
+    ) -> Iterator[TagChanges]:
+        """Give every stored article the rule tags `desired_tags(title, text)` names, one
+        transaction per batch of articles (by id); yields what each batch changed."""
+        last_id = 0
+        while True:
+            changes = TagChanges()
+            with self._session() as session, session.begin():
+                connection = session.connection()
+                rows = connection.execute(
+                    _ARTICLES_AFTER, {"after": last_id, "limit": batch_size}
+                ).all()
+                if not rows:
+                    return
+                last_id = rows[-1][0]
+                ids = [row[0] for row in rows]
+                current: dict[int, dict[str, str | None]] = {article_id: {} for article_id in ids}
+                for article_id, tag, detail in connection.execute(_RULE_TAGS_OF, {"ids": ids}):
+                    current[article_id][tag] = detail
+                inserts, deletes, updates = [], [], []
+                for article_id, title, text in rows:
+                    wanted = desired_tags(title, text)
+                    have = current[article_id]
+                    added = wanted.keys() - have.keys()
+                    removed = have.keys() - wanted.keys()
+                    renewed = {t for t in wanted.keys() & have.keys() if wanted[t] != have[t]}
+                    inserts += [{"id": article_id, "tag": t, "detail": wanted[t]} for t in added]
+                    deletes += [{"id": article_id, "tag": t} for t in removed]
+                    updates += [{"id": article_id, "tag": t, "detail": wanted[t]} for t in renewed]
+                    changes.added.update(added)
+                    changes.removed.update(removed)
+                    changes.explained_anew.update(renewed)
+                    changes.articles_changed += bool(added or removed or renewed)
+                changes.articles = len(rows)
+                for statement, parameters in (
+                    (_DELETE_RULE_TAG, deletes),
+                    (_INSERT_RULE_TAG, inserts),
+                    (_UPDATE_RULE_TAG, updates),
+                ):
+                    if parameters:
+                        connection.execute(statement, parameters)
+            yield changes
+
+    def article_count(self) -> int:
+        with self._session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(Article)) or 0
+
+    def find_by_url(self, url: str) -> UrlRecord:
+        """What the database knows of a canonical URL: a kept article, a copy, an entry."""
+        with self._session() as session:
+            article = session.scalars(sa.select(Article).where(Article.url == url)).first()
+            copy = None
+            if article is None:
+                copy = session.scalars(
+                    sa.select(Duplicate).where(Duplicate.url == url).order_by(Duplicate.id)
+                ).first()
+                if copy is not None:
+                    article = session.get(Article, copy.article_id)
+            entry = session.scalars(
+                sa.select(Entry).where(Entry.url == url).order_by(Entry.id.desc())
+            ).first()
+            tags = []
+            if article is not None:
+                tags = [
+                    (row.tag, row.source, row.detail)
+                    for row in session.scalars(
+                        sa.select(ArticleTag).where(ArticleTag.article_id == article.id)
+                    )
+                ]
+            return UrlRecord(article=article, copy=copy, entry=entry, tags=tags)
+
     def outcomes_of(self, entry_ids: Iterable[int]) -> dict[str, int]:
         """How many of these entries have each outcome now (a copy stored first may have
         become a duplicate since, when its original arrived)."""
@@ -210,13 +286,20 @@ class Store:
                     counts[outcome] = counts.get(outcome, 0) + count
         return counts
 
+    def record_off_topic(self, entry_id: int, *, reason: str) -> None:
+        """Final: an off-topic entry is never fetched again."""
+        self._update_entry(entry_id, Outcome.OFF_TOPIC, reason="off_topic", error=reason)
+
     def record_entry_failure(self, entry_id: int, *, reason: str, error: str) -> None:
+        self._update_entry(entry_id, Outcome.FAILED, reason=reason, error=error)
+
+    def _update_entry(self, entry_id: int, outcome: Outcome, *, reason: str, error: str) -> None:
         with self._session() as session, session.begin():
             session.execute(
                 sa.update(Entry)
                 .where(Entry.id == entry_id)
                 .values(
-                    outcome=Outcome.FAILED,
+                    outcome=outcome,
                     attempts=Entry.attempts + 1,
                     last_attempt_at=utc_now(),
                     reason=reason[:50],
@@ -456,6 +539,46 @@ class Store:
                 error=None,
             )
         )
+
+
+_ARTICLES_AFTER = sa.text(
+    "SELECT id, title, text FROM articles WHERE id > :after ORDER BY id LIMIT :limit"
+)
+_RULE_TAGS_OF = sa.text(
+    "SELECT article_id, tag, detail FROM article_tags WHERE source = 'rule' AND article_id IN :ids"
+).bindparams(sa.bindparam("ids", expanding=True))
+_INSERT_RULE_TAG = sa.text(
+    "INSERT INTO article_tags (article_id, tag, source, detail) VALUES (:id, :tag, 'rule', :detail)"
+)
+_DELETE_RULE_TAG = sa.text(
+    "DELETE FROM article_tags WHERE article_id = :id AND tag = :tag AND source = 'rule'"
+)
+_UPDATE_RULE_TAG = sa.text(
+    "UPDATE article_tags SET detail = :detail"
+    " WHERE article_id = :id AND tag = :tag AND source = 'rule'"
+)
+
+
+@dataclass(slots=True)
+class TagChanges:
+    """What one batch of `Store.retag_batches` changed, by tag name."""
+
+    articles: int = 0
+    articles_changed: int = 0
+    added: Counter[str] = field(default_factory=Counter)
+    removed: Counter[str] = field(default_factory=Counter)
+    explained_anew: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlRecord:
+    """What `Store.find_by_url` found: the kept article (directly or through a copy), the
+    copy, the newest entry with that URL, and the article's tags."""
+
+    article: Article | None
+    copy: Duplicate | None
+    entry: Entry | None
+    tags: list[tuple[str, str, str | None]]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,0 +1,154 @@
+"""The topic filter and tag rules in the pipeline, and `monitor retag`, on both databases."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from monitor.config import FeedSettings, FetchSettings, Settings, TagRule, TopicSettings
+from monitor.records import Outcome
+from monitor.retag import retag
+from monitor.rules import RuleSet
+from monitor.runner import run_once
+from monitor.storage.schema import ArticleTag, Entry
+from monitor.storage.store import Store
+from tests.localsite import LocalSite, SiteRequest
+
+TOPIC = TopicSettings(
+    all=(("cambodia", "phnom penh", "sihanoukville"), ("human trafficking", "scam compound")),
+)
+TAGS = (
+    TagRule(name="place:phnom-penh", any=("phnom penh",)),
+    TagRule(name="place:sihanoukville", any=("sihanoukville",)),
+    TagRule(name="theme:scam-compounds", any=("scam compound",)),
+)
+PARAGRAPH = (
+    "Officials gave the figures at a press conference on Monday, and said more would follow. "
+)
+PAGES = {
+    "/raid.html": (
+        "Police raid scam compound in Sihanoukville",
+        "Police in Sihanoukville raided a scam compound and freed 214 workers from Indonesia. "
+        "Officials said the case was one of human trafficking. " + PARAGRAPH * 4,
+    ),
+    "/football.html": (
+        "Phnom Penh Crown win the derby",
+        "Phnom Penh Crown beat Visakha 2-1 in front of 12,000 fans at the Olympic Stadium. "
+        + PARAGRAPH * 4,
+    ),
+}
+
+
+def serve(site: LocalSite) -> None:
+    items = "".join(
+        f"<item><title>{title}</title><link>{site.url(path)}</link><guid>{path}</guid></item>"
+        for path, (title, _) in PAGES.items()
+    )
+    feed = f'<rss version="2.0"><channel><title>News</title>{items}</channel></rss>'
+    site.route("/feed.rss", lambda _: (200, {"Content-Type": "application/rss+xml"}, feed.encode()))
+    for path, (title, text) in PAGES.items():
+        html = (
+            f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+            + "".join(f"<p>{sentence}.</p>" for sentence in text.split(". ") if sentence)
+            + "</article></body></html>"
+        )
+
+        def page(_: SiteRequest, body: bytes = html.encode()) -> tuple[int, dict[str, str], bytes]:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, body
+
+        site.route(path, page)
+
+
+def settings(
+    site: LocalSite, *, filter_feed: bool = True, tags: tuple[TagRule, ...] = TAGS
+) -> Settings:
+    return Settings(
+        fetch=FetchSettings(allow_private_addresses=True, timeout=5),
+        topic=TOPIC,
+        tags=tags,
+        feeds=(
+            FeedSettings(
+                name="news", url=site.url("/feed.rss"), filter=filter_feed, tags=("feed-tag",)
+            ),
+        ),
+    )
+
+
+def entries(store: Store) -> dict[str, Any]:
+    with store.engine.connect() as connection:
+        return {row.link.rsplit("/", 1)[-1]: row for row in connection.execute(sa.select(Entry))}
+
+
+def rule_tags(store: Store) -> dict[str, list[str]]:
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(ArticleTag.tag, ArticleTag.detail).where(ArticleTag.source == "rule")
+        ).all()
+    return {tag: json.loads(detail or "[]") for tag, detail in rows}
+
+
+def test_off_topic_entries_are_recorded_and_never_fetched_again(
+    site: LocalSite, store: Store
+) -> None:
+    serve(site)
+    config = settings(site)
+    summary = run_once(config, store)
+    assert summary.outcomes == {Outcome.STORED: 1, Outcome.OFF_TOPIC: 1}
+    football = entries(store)["football.html"]
+    assert (football.outcome, football.reason, football.article_id) == (
+        "off_topic",
+        "off_topic",
+        None,
+    )
+    assert "topic.all[1]" in football.error
+    # The next poll parses the feed again (no validators) but does not fetch it again.
+    run_once(config, store)
+    assert site.hits("/football.html") == 1
+
+
+def test_rule_tags_are_stored_with_the_phrases_that_matched(site: LocalSite, store: Store) -> None:
+    serve(site)
+    run_once(settings(site), store)
+    assert rule_tags(store) == {
+        "place:sihanoukville": ["sihanoukville"],
+        "theme:scam-compounds": ["scam compound"],
+    }
+
+
+def test_a_feed_that_opts_out_of_the_filter(site: LocalSite, store: Store) -> None:
+    serve(site)
+    summary = run_once(settings(site, filter_feed=False), store)
+    assert summary.outcomes == {Outcome.STORED: 2}
+    assert entries(store)["football.html"].outcome == "stored"
+
+
+def test_retag_changes_exactly_the_edited_rule_and_is_idempotent(
+    site: LocalSite, store: Store
+) -> None:
+    serve(site)
+    run_once(settings(site, filter_feed=False), store)
+    before = {**rule_tags(store)}
+    edited = (
+        TagRule(name="place:phnom-penh", any=("phnom penh", "olympic stadium")),
+        TagRule(name="place:sihanoukville", any=("preah sihanouk",)),  # no longer matches
+        TAGS[2],
+        TagRule(name="theme:sport", any=("fans", "derby")),  # new
+    )
+    report = retag(store, RuleSet.compile(TOPIC, edited), batch_size=1)
+    assert report.articles == 2
+    assert dict(report.added) == {"theme:sport": 1}
+    assert dict(report.removed) == {"place:sihanoukville": 1}
+    assert dict(report.explained_anew) == {"place:phnom-penh": 1}
+    after = rule_tags(store)
+    assert after["place:phnom-penh"] == ["olympic stadium", "phnom penh"]
+    assert after["theme:scam-compounds"] == before["theme:scam-compounds"]
+    again = retag(store, RuleSet.compile(TOPIC, edited))
+    assert not again.changed and again.articles == 2
+    # Feed and category tags are not the rules' to change.
+    with store.engine.connect() as connection:
+        feed_tags = connection.execute(
+            sa.select(sa.func.count()).select_from(ArticleTag).where(ArticleTag.source == "feed")
+        ).scalar()
+    assert feed_tags == 2

@@ -1,0 +1,98 @@
+"""Phrase matching and boolean rules: whole words, accents, scripts without spaces."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from monitor.config import TagRule, TopicSettings
+from monitor.rules import RuleSet, normalize
+
+TOPIC = TopicSettings(
+    all=(
+        ("cambodia", "phnom penh", "o'smach", "កម្ពុជា", "柬埔寨"),
+        ("human trafficking", "scam compound", "scam compounds", "ការជួញដូរមនុស្ស", "诈骗园区"),
+    ),
+    none=("football match",),
+)
+TAGS = (
+    TagRule(name="org:ncct", any=("ncct", "national committee for counter trafficking")),
+    TagRule(name="org:un", any=("united nations", "unhcr"), none=("united nations football",)),
+    TagRule(name="place:o-smach", any=("o'smach", "ocsmach")),
+    TagRule(name="theme:raid", all=("police", "raid")),
+    TagRule(name="in-title", any=("scam",), field="title"),
+    TagRule(name="place:sihanoukville", any=("sihanoukville", "西港", "ព្រះសីហនុ")),
+)
+RULES = RuleSet.compile(TOPIC, TAGS)
+
+
+def tags(title: str, text: str) -> dict[str, list[str]]:
+    return {
+        tag.name: json.loads(tag.detail or "[]") for tag in RULES.tags(RULES.match(title, text))
+    }
+
+
+def test_normalise_case_accents_apostrophes_and_spaces() -> None:
+    assert normalize("  O’Smach  CAFÉ\n\tNCCT ") == "o'smach cafe ncct"
+    # Khmer vowel signs are not accents: they stay.
+    assert normalize("ព្រះសីហនុ") == "ព្រះសីហនុ"
+
+
+def test_whole_words_only_for_spaced_scripts() -> None:
+    assert "org:ncct" in tags("", "The NCCT met on Tuesday.")
+    assert "org:ncct" not in tags("", "The NCCTS acronym is not it.")
+    assert "place:o-smach" in tags("", "Raid near O’Smach.")
+    assert tags("", "Police carried out a raid.")["theme:raid"] == ["police", "raid"]
+    assert "theme:raid" not in tags("", "The police said nothing.")  # `all` needs both
+
+
+def test_unspaced_scripts_match_inside_running_text() -> None:
+    assert "place:sihanoukville" in tags("", "柬埔寨西港警方解救了312名外国人")
+    assert "place:sihanoukville" in tags("", "សមត្ថកិច្ចខេត្តព្រះសីហនុបានជួយសង្គ្រោះ")
+
+
+def test_field_and_none() -> None:
+    assert "in-title" in tags("Scam bosses jailed", "Nothing else.")
+    assert "in-title" not in tags("Bosses jailed", "A scam.")
+    assert "org:un" in tags("", "The United Nations said so.")
+    assert "org:un" not in tags("", "The United Nations football team lost.")
+
+
+def test_tag_detail_lists_the_matched_phrases() -> None:
+    assert tags("", "NCCT, the National Committee for Counter Trafficking, met.")["org:ncct"] == [
+        "national committee for counter trafficking",
+        "ncct",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "on_topic", "reason"),
+    [
+        ("Raid", "Police in Phnom Penh freed victims of a scam compound.", True, "on topic"),
+        ("Match", "A football match in Phnom Penh on Sunday.", False, "topic.none"),
+        ("Goal", "Svay Rieng beat Phnom Penh Crown 2-1.", False, "topic.all[1]"),
+        ("Nigeria", "Human trafficking in Lagos and Libya.", False, "topic.all[0]"),
+        ("", "柬埔寨警方捣毁一个诈骗园区", True, "on topic"),
+        ("", "កម្ពុជាប្រយុទ្ធប្រឆាំងការជួញដូរមនុស្ស", True, "on topic"),
+    ],
+)
+def test_topic(title: str, text: str, on_topic: bool, reason: str) -> None:
+    verdict = RULES.topic(RULES.match(title, text))
+    assert verdict.on_topic is on_topic
+    assert reason in verdict.reason
+
+
+def test_no_rules_keeps_everything() -> None:
+    empty = RuleSet.compile(TopicSettings(), ())
+    assert empty.topic(empty.match("anything", "at all")).on_topic
+    assert empty.tags(empty.match("anything", "at all")) == []
+
+
+def test_explain_topic_names_each_group() -> None:
+    lines = RULES.explain_topic(RULES.match("", "A scam compound in Phnom Penh."))
+    assert lines == [
+        "topic.all[0]: phnom penh",
+        "topic.all[1]: scam compound",
+        "topic.none: none found",
+    ]
