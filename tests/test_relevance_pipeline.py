@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -152,3 +156,51 @@ def test_retag_changes_exactly_the_edited_rule_and_is_idempotent(
             sa.select(sa.func.count()).select_from(ArticleTag).where(ArticleTag.source == "feed")
         ).scalar()
     assert feed_tags == 2
+
+
+def test_explain_and_retag_from_the_command_line(site: LocalSite, tmp_path: Path) -> None:
+    serve(site)
+    monitor = str(Path(sys.executable).parent / "monitor")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "m.db"}"\n'
+        "[fetch]\nallow_private_addresses = true\n"
+        '[topic]\nall = [["cambodia", "phnom penh", "sihanoukville"], ["human trafficking"]]\n'
+        '[[tags]]\nname = "place:sihanoukville"\nany = ["sihanoukville"]\n'
+        f'[[feeds]]\nname = "news"\nurl = "{site.url("/feed.rss")}"\n',
+        encoding="utf-8",
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+
+    def run(*arguments: str) -> str:
+        result = subprocess.run(
+            [monitor, "--config", str(config), *arguments],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "off-topic: 1" in run("run-once")
+    stored = run("explain", site.url("/raid.html?utm_source=x"))
+    assert "stored as article" in stored and "topic: kept" in stored
+    assert "place:sihanoukville: sihanoukville" in stored
+    filtered = run("explain", site.url("/football.html"))
+    assert "outcome off_topic" in filtered
+    assert "topic: filtered: no phrase of topic.all[1]" in filtered
+    # An operator edits a rule: retag changes it once, then nothing.
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'any = ["sihanoukville"]', 'any = ["indonesia"]'
+        ),
+        encoding="utf-8",
+    )
+    first = run("retag")
+    assert (
+        "changed: 1" in first
+        and "place:sihanoukville: +0 -0 (matched phrases changed on 1)" in first
+    )
+    assert "no tag changed" in run("retag")
