@@ -12,12 +12,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
 import click
 import tomli_w
+from sqlalchemy import Engine
 
 from monitor import __version__
 from monitor.clean import clean_article
@@ -169,10 +171,7 @@ def db() -> None:
 @pass_context
 def db_upgrade(context: _Context, revision: str) -> None:
     """Upgrade the database schema to REVISION (default: head)."""
-    settings = context.settings()
-    engine = create_database_engine(settings.database.url)
-    upgrade_database(engine, revision)
-    click.echo(f"database {mask_url(engine.url)} is at {revision}")
+    _migrate(context, upgrade_database, revision)
 
 
 @db.command("downgrade")
@@ -180,9 +179,13 @@ def db_upgrade(context: _Context, revision: str) -> None:
 @pass_context
 def db_downgrade(context: _Context, revision: str) -> None:
     """Downgrade the database schema to REVISION ("base" removes every table)."""
-    settings = context.settings()
-    engine = create_database_engine(settings.database.url)
-    downgrade_database(engine, revision)
+    _migrate(context, downgrade_database, revision)
+
+
+def _migrate(context: _Context, migrate: Callable[[Engine, str], None], revision: str) -> None:
+    engine = create_database_engine(context.settings().database.url)
+    check_reachable(engine)
+    migrate(engine, revision)
     click.echo(f"database {mask_url(engine.url)} is at {revision}")
 
 

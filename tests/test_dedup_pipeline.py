@@ -10,9 +10,7 @@ originals in a shuffled order. On SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,11 +23,11 @@ from bench.dedupcorpus.site import Manifest, write_feeds, write_site
 from bench.dedupcorpus.stories import Story, load_stories
 from bench.dedupcorpus.variants import build_documents
 from monitor.storage.database import create_database_engine
+from tests.commands import MONITOR, environment, run_monitor
 from tests.localsite import LocalSite
 
 REPO = Path(__file__).resolve().parent.parent
 STORIES = REPO / "bench" / "corpus" / "stories"
-MONITOR = str(Path(sys.executable).parent / "monitor")
 pytestmark = pytest.mark.slow
 
 CHOSEN = {
@@ -51,21 +49,6 @@ def chosen_stories() -> dict[str, Story]:
         for story_id, story in stories.items()
         if story_id in CHOSEN or story.of in CHOSEN
     }
-
-
-def run_monitor(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    result = subprocess.run(
-        [MONITOR, "--config", str(config), *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +77,8 @@ def ingested(module_database_url: str, tmp_path_factory: pytest.TempPathFactory)
         yield {
             "score": score,
             "config": config,
-            "first": first.stdout,
-            "second": second.stdout,
+            "first": first,
+            "second": second,
             "url": database_url,
             "manifest": manifest,
             "documents": documents,
@@ -168,7 +151,7 @@ def test_index_agrees_with_the_database_and_survives_a_rebuild(ingested: Any) ->
         ).scalar()
     assert orphans == 0
     rebuilt = run_monitor(ingested["config"], "index", "rebuild")
-    assert f"index rebuilt: {articles} articles" in rebuilt.stdout
+    assert f"index rebuilt: {articles} articles" in rebuilt
     assert state() == (articles, signatures, buckets)
     engine.dispose()
 
@@ -184,7 +167,6 @@ def test_two_processes_share_one_index(postgres_url: str, tmp_path: Path) -> Non
     root = tmp_path / "site"
     manifest = write_site(documents, root, feeds=4, order_seed="chronological")
     feeds = write_feeds(documents, manifest, root, count=4, order_seed=11, directory="split")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     with LocalSite(root) as site:
         processes = []
         for replica, share in enumerate((feeds[0::2], feeds[1::2])):
@@ -205,7 +187,7 @@ def test_two_processes_share_one_index(postgres_url: str, tmp_path: Path) -> Non
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
-                    env=environment,
+                    env=environment(),
                 )
             )
         for process in processes:
@@ -245,7 +227,6 @@ def test_index_agrees_with_the_database_after_a_kill(tmp_path: Path) -> None:
     manifest = write_site(documents, root, feeds=3, order_seed="chronological")
     feeds = write_feeds(documents, manifest, root, count=3, order_seed=5, directory="shuffled")
     database_url = f"sqlite:///{tmp_path / 'monitor.db'}"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     engine = create_database_engine(database_url)
 
     def consistent() -> None:
@@ -274,7 +255,7 @@ def test_index_agrees_with_the_database_after_a_kill(tmp_path: Path) -> None:
             [MONITOR, "--config", str(config), "run-once"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=environment,
+            env=environment(),
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # kill it once it has stored some stories

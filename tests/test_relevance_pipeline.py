@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from monitor.rules import RuleSet
 from monitor.runner import run_once
 from monitor.storage.schema import ArticleTag, Entry
 from monitor.storage.store import Store
+from tests.commands import run_monitor
 from tests.localsite import LocalSite, SiteRequest
 
 TOPIC = TopicSettings(
@@ -160,7 +158,6 @@ def test_retag_changes_exactly_the_edited_rule_and_is_idempotent(
 
 def test_explain_and_retag_from_the_command_line(site: LocalSite, tmp_path: Path) -> None:
     serve(site)
-    monitor = str(Path(sys.executable).parent / "monitor")
     config = tmp_path / "config.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "m.db"}"\n'
@@ -170,19 +167,9 @@ def test_explain_and_retag_from_the_command_line(site: LocalSite, tmp_path: Path
         f'[[feeds]]\nname = "news"\nurl = "{site.url("/feed.rss")}"\n',
         encoding="utf-8",
     )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
 
     def run(*arguments: str) -> str:
-        result = subprocess.run(
-            [monitor, "--config", str(config), *arguments],
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return run_monitor(config, *arguments)
 
     assert "off-topic: 1" in run("run-once")
     stored = run("explain", site.url("/raid.html?utm_source=x"))

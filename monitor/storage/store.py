@@ -561,13 +561,25 @@ _UPDATE_RULE_TAG = sa.text(
 
 @dataclass(slots=True)
 class TagChanges:
-    """What one batch of `Store.retag_batches` changed, by tag name."""
+    """What re-tagging changed (one batch of `Store.retag_batches`, or a whole run)."""
 
     articles: int = 0
     articles_changed: int = 0
     added: Counter[str] = field(default_factory=Counter)
     removed: Counter[str] = field(default_factory=Counter)
+    # Same tag, other matched phrases (article_tags.detail rewritten).
     explained_anew: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.articles_changed)
+
+    def include(self, other: TagChanges) -> None:
+        self.articles += other.articles
+        self.articles_changed += other.articles_changed
+        self.added.update(other.added)
+        self.removed.update(other.removed)
+        self.explained_anew.update(other.explained_anew)
 
 
 @dataclass(frozen=True, slots=True)
