@@ -51,6 +51,13 @@ _SIZE_UNITS = {
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 
 
+def parse_delay(value: object) -> float:
+    """Like `parse_duration`, but zero (no delay) is allowed."""
+    if value in (0, 0.0, "0", "0s"):
+        return 0.0
+    return parse_duration(value)
+
+
 def parse_duration(value: object) -> float:
     """Seconds from a number of seconds or a string such as "45s", "15m", "2h" or "1h30m"."""
     if isinstance(value, bool):
@@ -108,6 +115,7 @@ def parse_size(value: object) -> int:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Delay = Annotated[float, BeforeValidator(parse_delay)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
@@ -142,10 +150,34 @@ class FetchSettings(_Section):
         min_length=1,
     )
     timeout: Duration = 20.0
+    total_timeout: Duration = 60.0
     allow_private_addresses: StrictBool = False
     max_redirects: StrictInt = Field(default=5, ge=0, le=30)
     max_response_size: Size = 10 * 1024 * 1024
     max_attempts: StrictInt = Field(default=3, ge=1, le=100)
+    # Politeness.
+    max_concurrent_polls: StrictInt = Field(default=4, ge=1, le=64)
+    per_host_concurrency: StrictInt = Field(default=2, ge=1, le=16)
+    per_host_delay: Delay = 1.0
+    max_backoff: Duration = 6 * 3600.0
+    revalidate_after: Duration = 24 * 3600.0
+    robots_txt: StrictBool = True
+
+
+class HttpSettings(_Section):
+    """The health and metrics endpoint (`/healthz`, `/metrics`); port 0 turns it off."""
+
+    host: str = "127.0.0.1"
+    port: StrictInt = Field(default=8080, ge=0, le=65535)
+
+
+class HealthSettings(_Section):
+    """When a feed counts as stale."""
+
+    # Stale: no new entry for this many of the feed's usual gaps between new entries.
+    stale_after_gaps: float = Field(default=4.0, gt=0)
+    # …and never before this long.
+    stale_minimum: Duration = 6 * 3600.0
 
 
 class FeedSettings(_Section):
@@ -236,6 +268,8 @@ class Settings(_Section):
 
     database: DatabaseSettings = DatabaseSettings()
     fetch: FetchSettings = FetchSettings()
+    http: HttpSettings = HttpSettings()
+    health: HealthSettings = HealthSettings()
     topic: TopicSettings = TopicSettings()
     tags: tuple[TagRule, ...] = ()
     feeds: tuple[FeedSettings, ...] = ()
@@ -271,10 +305,48 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settin
     return settings_from_document(document, source=str(path), environ=environ)
 
 
+ENV_PREFIX = "MONITOR_"
+# Sections an environment variable may set a key of (lists of tables come only from files).
+_ENV_SECTIONS = ("database", "fetch", "http", "health")
+
+
+def apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The document with MONITOR_<SECTION>__<KEY> variables applied (MONITOR_FETCH__TIMEOUT=30s).
+
+    A value that reads as a TOML value (`true`, `5`, `"x"`) is taken as one; anything
+    else as a string. MONITOR_DATABASE_URL, the older name of MONITOR_DATABASE__URL,
+    wins when both are set.
+    """
+    merged = {
+        key: dict(value) if isinstance(value, dict) else value for key, value in document.items()
+    }
+    variables = dict(environ)
+    if variables.get(DATABASE_URL_ENV):
+        # The older name wins: it is the one an operator sets over an image's default.
+        variables[f"{ENV_PREFIX}DATABASE__URL"] = variables[DATABASE_URL_ENV]
+    for name, raw in sorted(variables.items()):
+        section, separator, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
+        if not name.startswith(ENV_PREFIX) or not separator or section not in _ENV_SECTIONS:
+            continue
+        table = merged.setdefault(section, {})
+        if isinstance(table, dict):
+            table[key] = _env_value(raw)
+    return merged
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
 def settings_from_document(
     document: dict[str, Any], *, source: str, environ: Mapping[str, str] = os.environ
 ) -> Settings:
-    """Validate an already parsed TOML document (see `load_settings`)."""
+    """Validate an already parsed TOML document (see `load_settings`), with environment
+    overrides applied (an error in one names the variable's key like a file's)."""
+    document = apply_environment(document, environ)
     problems = []
     try:
         settings = Settings.model_validate(document)
@@ -283,9 +355,6 @@ def settings_from_document(
     problems += _duplicate_feeds(document)
     if problems:
         raise ConfigError(_report(source, problems))
-    if environ.get(DATABASE_URL_ENV):
-        database = DatabaseSettings(url=environ[DATABASE_URL_ENV])
-        settings = settings.model_copy(update={"database": database})
     return settings
 
 

@@ -39,15 +39,22 @@ class StageError(MonitorError):
 
 
 class FetchError(StageError):
-    """Fetching a URL failed; `status` is the HTTP status when there was one."""
+    """Fetching a URL failed; `status` is the HTTP status when there was one, and
+    `retry_after` the seconds a 429 or 503 answer asked us to wait."""
 
     reason = "fetch_error"
 
     def __init__(
-        self, message: str, *, reason: str | None = None, status: int | None = None
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, reason=reason)
         self.status = status
+        self.retry_after = retry_after
 
 
 class FeedParseError(StageError):

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from urllib.robotparser import RobotFileParser
 
 import httpx
 
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
+from monitor.health import parse_retry_after
 from monitor.records import FeedResponse, FetchedPage
 
 FEED_ACCEPT = (
@@ -71,6 +76,9 @@ def _check_host(request: httpx.Request) -> None:
             )
 
 
+Getter = Callable[..., tuple[httpx.Response, bytes]]
+
+
 def fetch_feed(
     client: httpx.Client,
     url: str,
@@ -78,6 +86,7 @@ def fetch_feed(
     max_size: int,
     etag: str | None = None,
     last_modified: str | None = None,
+    get: Getter | None = None,
 ) -> FeedResponse:
     """GET a feed, conditionally when validators are known; 304 gives an empty body."""
     headers = {"Accept": FEED_ACCEPT}
@@ -85,7 +94,17 @@ def fetch_feed(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    response, body = _get(client, url, headers=headers, max_size=max_size)
+    if get is None:
+        response, body = _get(client, url, headers=headers, max_size=max_size)
+    else:
+        response, body = get(url, headers=headers)
+    if response.status_code in (429, 503):
+        raise FetchError(
+            _status_message(response),
+            reason=f"http_{response.status_code}",
+            status=response.status_code,
+            retry_after=parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC)),
+        )
     if response.status_code not in (200, 304):
         raise FetchError(
             _status_message(response),
@@ -103,9 +122,14 @@ def fetch_feed(
     )
 
 
-def fetch_page(client: httpx.Client, url: str, *, max_size: int) -> FetchedPage:
+def fetch_page(
+    client: httpx.Client, url: str, *, max_size: int, get: Getter | None = None
+) -> FetchedPage:
     """GET an article page; only HTML-like content is accepted."""
-    response, body = _get(client, url, headers={"Accept": PAGE_ACCEPT}, max_size=max_size)
+    if get is None:
+        response, body = _get(client, url, headers={"Accept": PAGE_ACCEPT}, max_size=max_size)
+    else:
+        response, body = get(url, headers={"Accept": PAGE_ACCEPT})
     if response.status_code != 200:
         raise FetchError(
             _status_message(response),
@@ -133,8 +157,15 @@ def _status_message(response: httpx.Response) -> str:
 
 
 def _get(
-    client: httpx.Client, url: str, *, headers: dict[str, str], max_size: int
+    client: httpx.Client,
+    url: str,
+    *,
+    headers: dict[str, str],
+    max_size: int,
+    deadline: float | None = None,
 ) -> tuple[httpx.Response, bytes]:
+    """GET with the body read as a stream: cut at `max_size` bytes, and abandoned at the
+    `deadline` (time.monotonic()) however slowly the server trickles it."""
     try:
         with client.stream("GET", url, headers=headers) as response:
             declared = response.headers.get("content-length", "")
@@ -146,6 +177,8 @@ def _get(
                 received += len(chunk)
                 if received > max_size:
                     raise _too_large(url, max_size)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise FetchError(f"{url}: took longer than allowed", reason="timeout")
                 chunks.append(chunk)
             return response, b"".join(chunks)
     except httpx.TooManyRedirects:
@@ -164,3 +197,113 @@ def _get(
 
 def _too_large(url: str, max_size: int) -> FetchError:
     return FetchError(f"{url}: response larger than {max_size} bytes", reason="too_large")
+
+
+class HostLimiter:
+    """At most `concurrency` requests in flight per host, and `delay` seconds between the
+    starts of two requests to one host; shared by feed and page fetches."""
+
+    def __init__(self, concurrency: int, delay: float) -> None:
+        self._concurrency = concurrency
+        self._delay = delay
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._next_start: dict[str, float] = {}
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        with self._lock:
+            semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self._concurrency))
+        with semaphore:
+            with self._lock:
+                now = time.monotonic()
+                start = max(now, self._next_start.get(host, now))
+                self._next_start[host] = start + self._delay
+            if start > now:
+                time.sleep(start - now)
+            yield
+
+
+class RobotsCache:
+    """robots.txt per host, fetched through the same client and limits, kept for a day."""
+
+    KEEP = 24 * 3600.0
+    KEEP_AFTER_ERROR = 600.0
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self._fetcher = fetcher
+        self._lock = threading.Lock()
+        self._rules: dict[str, tuple[float, RobotFileParser]] = {}
+
+    def allows(self, url: str) -> bool:
+        parts = httpx.URL(url)
+        origin = f"{parts.scheme}://{parts.netloc.decode('ascii')}"
+        with self._lock:
+            cached = self._rules.get(origin)
+        if cached is None or cached[0] < time.monotonic():
+            cached = self._load(origin)
+            with self._lock:
+                self._rules[origin] = cached
+        return cached[1].can_fetch(self._fetcher.settings.user_agent, url)
+
+    def _load(self, origin: str) -> tuple[float, RobotFileParser]:
+        parser = RobotFileParser()
+        try:
+            response, body = self._fetcher.get(
+                f"{origin}/robots.txt", headers={"Accept": "text/plain"}
+            )
+        except FetchError:
+            parser.parse([])  # unreachable: allow, and ask again soon
+            return time.monotonic() + self.KEEP_AFTER_ERROR, parser
+        if response.status_code >= 500:
+            parser.parse([])
+            return time.monotonic() + self.KEEP_AFTER_ERROR, parser
+        lines = body.decode("utf-8", "replace").splitlines() if response.status_code == 200 else []
+        parser.parse(lines)  # 4xx: no robots.txt, everything allowed
+        return time.monotonic() + self.KEEP, parser
+
+
+class Fetcher:
+    """The HTTP side of the pipeline: one client, per-host limits, robots.txt for pages."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self.settings = settings
+        self.client = build_client(settings)
+        self.limiter = HostLimiter(settings.per_host_concurrency, settings.per_host_delay)
+        self.robots = RobotsCache(self)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def get(self, url: str, *, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+        with self.limiter.slot(httpx.URL(url).host):
+            return _get(
+                self.client,
+                url,
+                headers=headers,
+                max_size=self.settings.max_response_size,
+                deadline=time.monotonic() + self.settings.total_timeout,
+            )
+
+    def feed(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FeedResponse:
+        return fetch_feed(
+            self.client,
+            url,
+            max_size=self.settings.max_response_size,
+            etag=etag,
+            last_modified=last_modified,
+            get=self.get,
+        )
+
+    def page(self, url: str) -> FetchedPage:
+        if self.settings.robots_txt and not self.robots.allows(url):
+            raise FetchError(f"{url}: disallowed by robots.txt", reason="robots_disallowed")
+        return fetch_page(self.client, url, max_size=self.settings.max_response_size, get=self.get)

@@ -90,6 +90,12 @@ class Feed(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_entry_count: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_full_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_new_entry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_new_entry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    polls_with_new_entries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    health: Mapped[str | None] = mapped_column(String(20))
 
 
 class Article(Base):

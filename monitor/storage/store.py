@@ -11,12 +11,12 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import FeedSettings
+from monitor.config import FeedSettings, HealthSettings
 from monitor.dedup import (
     Candidate,
     DedupInput,
@@ -25,6 +25,7 @@ from monitor.dedup import (
     decide,
     newcomer_is_original,
 )
+from monitor.health import FeedHistory, Health, backoff_delay, feed_health
 from monitor.records import Decision, DuplicateKind, FeedEntry, Outcome, TaggedArticle
 from monitor.similarity import compare
 from monitor.storage import index
@@ -40,6 +41,8 @@ class FeedState:
     etag: str | None
     last_modified: str | None
     last_polled_at: datetime | None
+    next_poll_at: datetime | None = None
+    last_full_fetch_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,8 +56,9 @@ class EntryClaim:
 class Store:
     """Reads and writes of the ingestion pipeline, over one SQLAlchemy engine."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, health: HealthSettings | None = None) -> None:
         self.engine = engine
+        self.health = health or HealthSettings()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._features = index.FeatureCache()
 
@@ -93,6 +97,8 @@ class Store:
                 etag=row.etag,
                 last_modified=row.last_modified,
                 last_polled_at=row.last_polled_at,
+                next_poll_at=row.next_poll_at,
+                last_full_fetch_at=row.last_full_fetch_at,
             )
 
     def record_poll_success(
@@ -105,37 +111,59 @@ class Store:
         title: str | None,
         entry_count: int | None,
         warning: str | None = None,
+        full_fetch: bool = False,
     ) -> None:
+        """A poll that got a readable feed (or 304): failures reset, the next poll on schedule."""
         now = utc_now()
-        values: dict[str, object] = {
-            "last_polled_at": now,
-            "last_success_at": now,
-            "last_status": status,
-            "last_error": warning[:MAX_ERROR_LENGTH] if warning else None,
-            "consecutive_failures": 0,
-            "etag": etag,
-            "last_modified": last_modified,
-        }
-        if title is not None:
-            values["title"] = title
-        if entry_count is not None:
-            values["last_entry_count"] = entry_count
-        self._update_feed(feed_id, values)
-
-    def record_poll_failure(self, feed_id: int, *, error: str, status: int | None) -> None:
-        self._update_feed(
-            feed_id,
-            {
-                "last_polled_at": utc_now(),
-                "last_status": status,
-                "last_error": error[:MAX_ERROR_LENGTH],
-                "consecutive_failures": Feed.consecutive_failures + 1,
-            },
-        )
-
-    def _update_feed(self, feed_id: int, values: dict[str, object]) -> None:
         with self._session() as session, session.begin():
-            session.execute(sa.update(Feed).where(Feed.id == feed_id).values(values))
+            row = session.get_one(Feed, feed_id)
+            row.last_polled_at = row.last_success_at = now
+            row.last_status = status
+            row.last_error = warning[:MAX_ERROR_LENGTH] if warning else None
+            row.consecutive_failures = 0
+            row.next_poll_at = None
+            row.etag, row.last_modified = etag, last_modified
+            if full_fetch:
+                row.last_full_fetch_at = now
+            if title is not None:
+                row.title = title
+            if entry_count is not None:
+                row.last_entry_count = entry_count
+            if entry_count:
+                row.polls_with_new_entries = (row.polls_with_new_entries or 0) + 1
+                row.first_new_entry_at = row.first_new_entry_at or now
+                row.last_new_entry_at = now
+            row.health = feed_health(_history(row), self.health, now)
+
+    def record_poll_failure(
+        self,
+        feed_id: int,
+        *,
+        error: str,
+        status: int | None,
+        retry_after: float | None = None,
+        max_backoff: float = 6 * 3600.0,
+    ) -> datetime:
+        """A failed poll: count it, and put the next poll off (backoff, or the server's
+        Retry-After, whichever is later). Returns when the next poll is due."""
+        now = utc_now()
+        with self._session() as session, session.begin():
+            row = session.get_one(Feed, feed_id)
+            row.last_polled_at = now
+            row.last_status = status
+            row.last_error = error[:MAX_ERROR_LENGTH]
+            row.consecutive_failures = (row.consecutive_failures or 0) + 1
+            delay = backoff_delay(row.interval_seconds, row.consecutive_failures, max_backoff)
+            row.next_poll_at = now + timedelta(seconds=max(delay, retry_after or 0.0))
+            row.health = feed_health(_history(row), self.health, now)
+            return row.next_poll_at
+
+    def feed_health_report(self) -> list[tuple[Feed, Health]]:
+        """Every feed with its health now (stale feeds become stale between polls)."""
+        now = utc_now()
+        with self._session() as session:
+            rows = session.scalars(sa.select(Feed).order_by(Feed.enabled.desc(), Feed.name)).all()
+            return [(row, feed_health(_history(row), self.health, now)) for row in rows]
 
     # Entries
 
@@ -639,6 +667,19 @@ def _stored_entry(session: Session, article_id: int) -> Entry | None:
 def _provenance(row: Article) -> Provenance:
     signals = tuple(row.repost_signals.split(",")) if row.repost_signals else ()
     return Provenance(row.published_at, signals)
+
+
+def _history(row: Feed) -> FeedHistory:
+    return FeedHistory(
+        enabled=row.enabled,
+        interval=row.interval_seconds,
+        last_polled_at=row.last_polled_at,
+        consecutive_failures=row.consecutive_failures or 0,
+        next_poll_at=row.next_poll_at,
+        first_new_entry_at=row.first_new_entry_at,
+        last_new_entry_at=row.last_new_entry_at,
+        polls_with_new_entries=row.polls_with_new_entries or 0,
+    )
 
 
 def _feed_entry(row: Entry) -> FeedEntry:
