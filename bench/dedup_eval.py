@@ -139,6 +139,7 @@ def write_config(directory: Path, site: LocalSite, feeds: list[str], database_ur
         "",
         "[fetch]",
         "allow_private_addresses = true",
+        "per_host_delay = 0",
         'timeout = "30s"',
         'user_agent = "monitor-dedup-eval (+http://127.0.0.1/)"',
         "",

@@ -13,11 +13,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
 import click
+import httpx
 import tomli_w
 from sqlalchemy import Engine
 
@@ -29,15 +31,18 @@ from monitor.config import (
     format_duration,
     load_settings,
     resolve_config_path,
+    settings_from_document,
 )
+from monitor.daemon import Daemon
 from monitor.errors import ConfigError, DatabaseError, MonitorError
 from monitor.extract import extract_article
 from monitor.http import build_client, fetch_page
-from monitor.logs import configure_logging
+from monitor.logs import LogFormat, configure_logging
+from monitor.observability import HttpEndpoint, Metrics
 from monitor.records import FeedEntry, Outcome
 from monitor.retag import retag as run_retag
 from monitor.rules import RuleSet
-from monitor.runner import open_store, run_daemon, run_once
+from monitor.runner import open_store, run_once
 from monitor.storage import index
 from monitor.storage.database import (
     check_reachable,
@@ -81,15 +86,24 @@ pass_context = click.make_pass_decorator(_Context)
     show_default=True,
     help="Least severe log events to print on standard error.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default="auto",
+    show_default=True,
+    help="auto: text on a terminal, JSON lines otherwise.",
+)
 @click.pass_context
-def cli(context: click.Context, config_path: Path | None, log_level: str) -> None:
+def cli(
+    context: click.Context, config_path: Path | None, log_level: str, log_format: LogFormat
+) -> None:
     """Media-monitoring ingestion daemon.
 
     Polls the news feeds in the configuration, fetches and extracts each linked
     article, drops copies and stores tagged articles in the database
     (SQLite by default, PostgreSQL in production).
     """
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     context.obj = _Context(config_path)
 
 
@@ -98,14 +112,115 @@ def cli(context: click.Context, config_path: Path | None, log_level: str) -> Non
 def run(context: _Context) -> None:
     """Run the daemon: poll each enabled feed at its interval until SIGINT or SIGTERM.
 
-    On a signal it finishes the entry in hand and exits 0.
+    The configuration file is watched (and re-read on SIGHUP): changes apply
+    without a restart, and a broken edit is logged while the previous
+    configuration keeps running. On SIGTERM it finishes or abandons the work in
+    hand and exits 0 within 10 seconds. With [http] port set, it serves /healthz
+    and /metrics.
     """
     settings = context.settings()
-    store = open_store(settings)
     stop = threading.Event()
-    _stop_on_signals(stop)
+    _stop_on_signals(stop)  # before the migrations: a stop during start-up is heard too
+    store = open_store(settings)
+    metrics = Metrics()
+    daemon = Daemon(settings, store, stop, config_path=context.config_path, metrics=metrics)
+    metrics.watch_feed_health(lambda: [health for _, health in store.feed_health_report()])
+    endpoint = None
+    if settings.http.port:
+        endpoint = HttpEndpoint(
+            settings.http.host, settings.http.port, metrics, health=lambda: health_of(daemon)
+        )
+        endpoint.start()
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: daemon.request_reload())
     log.info("monitor %s: database %s", __version__, mask_url(settings.database.url))
-    run_daemon(settings, store, stop)
+    try:
+        daemon.run()
+    finally:
+        if endpoint is not None:
+            endpoint.stop()
+
+
+def health_of(daemon: Daemon) -> dict[str, str]:
+    """What /healthz says: the scheduler runs and the database answers."""
+    report = {"scheduler": "running" if daemon.alive else "stopped"}
+    try:
+        check_reachable(daemon.store.engine)
+        report["database"] = "reachable"
+    except DatabaseError as error:
+        report["database"] = f"unreachable: {error}"
+    healthy = daemon.alive and report["database"] == "reachable"
+    return {"status": "ok" if healthy else "unhealthy", **report}
+
+
+@cli.command()
+@pass_context
+def healthcheck(context: _Context) -> None:
+    """Ask the running daemon's /healthz (for container health checks); exit 0 if healthy.
+
+    A broken edit of the configuration file does not make a healthy daemon (which
+    keeps its previous configuration) look unhealthy: the endpoint is then taken
+    from the environment and the defaults.
+    """
+    try:
+        http = context.settings().http
+    except ConfigError:
+        http = settings_from_document({}, source="environment").http
+    if not http.port:
+        raise click.ClickException("the HTTP endpoint is off ([http] port = 0)")
+    # A wildcard address is where the daemon listens, not one to connect to.
+    wildcard = http.host in ("0.0.0.0", "::", "")  # noqa: S104
+    host = "127.0.0.1" if wildcard else http.host
+    url = f"http://{host}:{http.port}/healthz"
+    try:
+        response = httpx.get(url, timeout=5, trust_env=False)  # never through a proxy
+    except httpx.HTTPError as error:
+        raise click.ClickException(f"{url}: {error}") from None
+    click.echo(response.text.strip())
+    if response.status_code != 200:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@pass_context
+def status(context: _Context) -> None:
+    """Print the feeds with their health: ok, failing, backing off, stale, never polled."""
+    settings = context.settings()
+    store = open_store(settings, sync_feeds=False)
+    rows = store.feed_health_report()
+    header = (
+        "feed",
+        "health",
+        "last poll",
+        "last success",
+        "HTTP",
+        "fails",
+        "next poll",
+        "last error",
+    )
+    table = [header] + [
+        (
+            feed.name[:40],
+            health,
+            _when(feed.last_polled_at),
+            _when(feed.last_success_at),
+            str(feed.last_status or "-"),
+            str(feed.consecutive_failures),
+            _when(feed.next_poll_at),
+            (feed.last_error or "")[:60],
+        )
+        for feed, health in rows
+    ]
+    widths = [max(len(row[column]) for row in table) for column in range(len(header) - 1)]
+    for row in table:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[-1]
+        )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 @cli.command("run-once")
@@ -117,9 +232,9 @@ def run_once_command(context: _Context) -> None:
     the feeds table); non-zero only when the configuration or database is unusable.
     """
     settings = context.settings()
-    store = open_store(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
+    store = open_store(settings)
     summary = run_once(settings, store, stop=stop)
     for report in summary.reports:
         if report.error:
@@ -214,7 +329,7 @@ def retag(context: _Context, batch_size: int) -> None:
     changes nothing. Each batch of articles is one transaction.
     """
     settings = context.settings()
-    store = open_store(settings)
+    store = open_store(settings, sync_feeds=False)
     rules = RuleSet.from_settings(settings)
     total = store.article_count()
     started = time.monotonic()
@@ -251,7 +366,7 @@ def explain(context: _Context, url: str) -> None:
     extracted now, without being stored).
     """
     settings = context.settings()
-    store = open_store(settings)
+    store = open_store(settings, sync_feeds=False)
     rules = RuleSet.from_settings(settings)
     canonical = canonical_url(url)
     record = store.find_by_url(canonical)

@@ -11,8 +11,8 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-import httpx
 import sqlalchemy as sa
 
 from monitor.clean import clean_article
@@ -21,7 +21,8 @@ from monitor.dedup import prepare as prepare_dedup
 from monitor.errors import StageError
 from monitor.extract import extract_article
 from monitor.feeds import parse_feed
-from monitor.http import fetch_feed, fetch_page
+from monitor.http import Fetcher
+from monitor.observability import Metrics
 from monitor.records import (
     Decision,
     DuplicateKind,
@@ -87,31 +88,56 @@ class Pipeline:
     def __init__(
         self,
         store: Store,
-        client: httpx.Client,
-        fetch: FetchSettings,
+        fetcher: Fetcher,
         *,
         rules: RuleSet | None = None,
         stop: threading.Event | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
-        self.client = client
-        self.fetch = fetch
+        self.fetcher = fetcher
+        self.metrics = metrics or Metrics()
+        self._active = 0
+        self._active_lock = threading.Lock()
         self.rules = rules or RuleSet()
         self.stop = stop or threading.Event()
         self.signer = Signer()
 
+    @property
+    def settings(self) -> FetchSettings:
+        return self.fetcher.settings
+
+    @property
+    def active(self) -> int:
+        """Polls in progress."""
+        return self._active
+
     def poll(self, feed: FeedSettings, feed_id: int) -> PollReport:
         """Poll `feed` once, process every new entry in it, and retry its unfinished ones."""
+        with self._active_lock:
+            self._active += 1
+        try:
+            return self._poll(feed, feed_id)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+
+    def _poll(self, feed: FeedSettings, feed_id: int) -> PollReport:
         report = PollReport(feed=feed.name)
         state = self.store.feed_state(feed_id)
+        # Now and then fetch in full: some servers answer 304 to a stale ETag for ever.
+        full_fetch = (
+            state.last_full_fetch_at is None
+            or (datetime.now(UTC) - state.last_full_fetch_at).total_seconds()
+            > self.settings.revalidate_after
+        )
         try:
-            response = fetch_feed(
-                self.client,
-                feed.url,
-                max_size=self.fetch.max_response_size,
-                etag=state.etag,
-                last_modified=state.last_modified,
-            )
+            with self.metrics.fetch_seconds.labels(kind="feed").time():
+                response = self.fetcher.feed(
+                    feed.url,
+                    etag=None if full_fetch else state.etag,
+                    last_modified=None if full_fetch else state.last_modified,
+                )
             document = (
                 None
                 if response.not_modified
@@ -119,11 +145,28 @@ class Pipeline:
             )
         except StageError as error:
             report.error = str(error)
-            status = getattr(error, "status", None)
-            self.store.record_poll_failure(feed_id, error=f"{error.reason}: {error}", status=status)
-            log.warning("feed failed: %s: %s", feed.name, error)
+            if self.stop.is_set():
+                log.info("feed poll abandoned on stop: %s", feed.name)
+                return report
+            self.metrics.polls.labels(result="failed").inc()
+            self.metrics.poll_failures.labels(reason=error.reason).inc()
+            due = self.store.record_poll_failure(
+                feed_id,
+                error=f"{error.reason}: {error}",
+                status=getattr(error, "status", None),
+                retry_after=getattr(error, "retry_after", None),
+                max_backoff=self.settings.max_backoff,
+            )
+            log.warning(
+                "feed failed: %s: %s; next poll at %s",
+                feed.name,
+                error,
+                due.isoformat(timespec="seconds"),
+                extra=_event(feed, feed.url, f"poll_failed:{error.reason}"),
+            )
             return report
 
+        self.metrics.polls.labels(result="not_modified" if document is None else "ok").inc()
         if document is None:
             report.not_modified = True
         else:
@@ -148,6 +191,7 @@ class Pipeline:
             warning=f"malformed feed: {document.malformed}"
             if document and document.malformed
             else None,
+            full_fetch=full_fetch and response.status == 200,
         )
         log.info(
             "feed polled: %s: %s%d entries, %d new, %d stored, %d duplicates, %d failed",
@@ -168,7 +212,7 @@ class Pipeline:
             if self.stop.is_set():
                 report.interrupted = True
                 return
-            claim = self.store.claim_entry(feed_id, entry, max_attempts=self.fetch.max_attempts)
+            claim = self.store.claim_entry(feed_id, entry, max_attempts=self.settings.max_attempts)
             if claim is None:
                 continue
             report.new_entries += claim.attempts == 0
@@ -179,7 +223,7 @@ class Pipeline:
     ) -> None:
         """Failed entries (and any a crash left pending) that dropped out of the poll above:
         the feed answered 304, or no longer lists them."""
-        retries = self.store.retryable_entries(feed_id, max_attempts=self.fetch.max_attempts)
+        retries = self.store.retryable_entries(feed_id, max_attempts=self.settings.max_attempts)
         for claim, entry in retries:
             if self.stop.is_set():
                 report.interrupted = True
@@ -202,19 +246,39 @@ class Pipeline:
         self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry
     ) -> Outcome:
         """Take one claimed entry to its outcome; only database errors escape."""
+        outcome = self._outcome(feed, feed_id, claim, entry)
+        self.metrics.entries.labels(outcome=outcome).inc()
+        return outcome
+
+    def _outcome(
+        self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry
+    ) -> Outcome:
         try:
             return self._process(feed, feed_id, claim, entry)
         except StageError as error:
+            if self.stop.is_set():
+                # Cut off by a stop: not the page's fault; the next run takes it up again.
+                log.info("entry abandoned on stop: %s", entry.link)
+                return Outcome.PENDING
             self.store.record_entry_failure(claim.id, reason=error.reason, error=str(error))
-            log.warning("entry failed: %s: %s", entry.link, error)
+            log.warning(
+                "entry failed: %s: %s", entry.link, error, extra=_event(feed, entry.link, "failed")
+            )
             return Outcome.FAILED
         except sa.exc.SQLAlchemyError:
             raise
         except Exception as error:
+            if self.stop.is_set():
+                log.info("entry abandoned on stop: %s (%s)", entry.link, type(error).__name__)
+                return Outcome.PENDING
             self.store.record_entry_failure(
                 claim.id, reason="unexpected_error", error=f"{type(error).__name__}: {error}"
             )
-            log.exception("entry failed unexpectedly: %s", entry.link)
+            log.exception(
+                "entry failed unexpectedly: %s",
+                entry.link,
+                extra=_event(feed, entry.link, "failed"),
+            )
             return Outcome.FAILED
 
     def _process(
@@ -222,11 +286,17 @@ class Pipeline:
     ) -> Outcome:
         if self._stored_as_same_url(feed_id, claim, entry.url, entry.title):
             return Outcome.DUPLICATE
-        page = fetch_page(self.client, entry.link, max_size=self.fetch.max_response_size)
+        with self.metrics.fetch_seconds.labels(kind="page").time():
+            page = self.fetcher.page(entry.link)
         article, verdict = prepare_article(page, entry, feed, self.rules)
         if not verdict.on_topic:
             self.store.record_off_topic(claim.id, reason=verdict.reason)
-            log.info("off topic: %s: %s", entry.link, verdict.reason)
+            log.info(
+                "off topic: %s: %s",
+                entry.link,
+                verdict.reason,
+                extra=_event(feed, entry.link, "off_topic"),
+            )
             return Outcome.OFF_TOPIC
         url = article.article.url
         if url != entry.url and self._stored_as_same_url(
@@ -240,12 +310,25 @@ class Pipeline:
             dedup=prepare_dedup(article, self.signer),
         )
         decision = result.decision
+        if decision.kind is not None and result.outcome is Outcome.DUPLICATE:
+            self.metrics.duplicates.labels(kind=decision.kind).inc()
         if result.outcome is Outcome.DUPLICATE:
-            log.info("duplicate (%s %.2f): %s", decision.kind, decision.similarity, url)
+            log.info(
+                "duplicate (%s %.2f): %s",
+                decision.kind,
+                decision.similarity,
+                url,
+                extra=_event(feed, url, "duplicate"),
+            )
         elif decision.duplicate_of is not None:
-            log.info("stored as the original of a copy (%s): %s", decision.kind, url)
+            log.info(
+                "stored as the original of a copy (%s): %s",
+                decision.kind,
+                url,
+                extra=_event(feed, url, "stored"),
+            )
         else:
-            log.info("stored: %s", url)
+            log.info("stored: %s", url, extra=_event(feed, url, "stored"))
         if result.merged:
             log.info(
                 "merged %d earlier copies into article %d", len(result.merged), result.article_id
@@ -259,8 +342,14 @@ class Pipeline:
         if kept is None:
             return False
         decision = Decision(duplicate_of=kept, kind=DuplicateKind.SAME_URL, similarity=1.0)
+        self.metrics.duplicates.labels(kind=DuplicateKind.SAME_URL).inc()
         self.store.store_duplicate(
             entry_id=claim.id, feed_id=feed_id, url=url, title=title, decision=decision
         )
         log.info("duplicate (same_url): %s", url)
         return True
+
+
+def _event(feed: FeedSettings, url: str, outcome: str) -> dict[str, str]:
+    """The fields a JSON log line carries for one feed or entry event."""
+    return {"feed": feed.name, "url": url, "outcome": outcome}

@@ -9,14 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
-from monitor.config import FeedSettings, Settings
-from monitor.http import build_client
+from monitor.config import Settings
+from monitor.http import Fetcher
 from monitor.pipeline import Pipeline, PollReport
 from monitor.rules import RuleSet
 from monitor.storage.database import check_reachable, create_database_engine, upgrade_database
@@ -27,13 +22,15 @@ log = logging.getLogger(__name__)
 MAX_CONCURRENT_POLLS = 4
 
 
-def open_store(settings: Settings) -> Store:
-    """Open the configured database, migrate it to head, and record the configured feeds."""
+def open_store(settings: Settings, *, sync_feeds: bool = True) -> Store:
+    """Open the configured database, migrate it to head, and (for the commands that poll)
+    record the configured feeds."""
     engine = create_database_engine(settings.database.url)
     check_reachable(engine)
     upgrade_database(engine)
-    store = Store(engine)
-    store.sync_feeds(settings.feeds)
+    store = Store(engine, health=settings.health)
+    if sync_feeds:
+        store.sync_feeds(settings.feeds)
     return store
 
 
@@ -67,10 +64,8 @@ def run_once(
     feed_ids = store.sync_feeds(settings.feeds)
     summary = RunSummary()
     stop = stop or threading.Event()
-    with build_client(settings.fetch) as client:
-        pipeline = Pipeline(
-            store, client, settings.fetch, rules=RuleSet.from_settings(settings), stop=stop
-        )
+    with Fetcher(settings.fetch) as fetcher:
+        pipeline = Pipeline(store, fetcher, rules=RuleSet.from_settings(settings), stop=stop)
         for feed in settings.enabled_feeds:
             if stop.is_set():
                 break
@@ -79,54 +74,3 @@ def run_once(
         entry_id for report in summary.reports for entry_id in report.processed
     )
     return summary
-
-
-def run_daemon(settings: Settings, store: Store, stop: threading.Event) -> None:
-    """Poll each enabled feed at its interval until `stop` is set; then finish the entries
-    in hand and return."""
-    feed_ids = store.sync_feeds(settings.feeds)
-    feeds = settings.enabled_feeds
-    if not feeds:
-        log.warning("no enabled feeds in the configuration; waiting for a stop signal")
-    scheduler = BackgroundScheduler(
-        timezone=UTC,
-        executors={"default": ThreadPoolExecutor(max_workers=MAX_CONCURRENT_POLLS)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-    )
-    with build_client(settings.fetch) as client:
-        pipeline = Pipeline(
-            store, client, settings.fetch, rules=RuleSet.from_settings(settings), stop=stop
-        )
-        now = datetime.now(UTC)
-        for feed in feeds:
-            feed_id = feed_ids[feed.url]
-            scheduler.add_job(
-                _poll_job,
-                IntervalTrigger(seconds=feed.interval, timezone=UTC),
-                args=(pipeline, feed, feed_id),
-                id=feed.url,
-                name=feed.name,
-                next_run_time=_first_run(store, feed, feed_id, now),
-            )
-        scheduler.start()
-        log.info("daemon started: %d feeds scheduled", len(feeds))
-        stop.wait()
-        log.info("stopping: finishing the entries in hand")
-        scheduler.shutdown(wait=True)
-    log.info("daemon stopped")
-
-
-def _first_run(store: Store, feed: FeedSettings, feed_id: int, now: datetime) -> datetime:
-    last = store.feed_state(feed_id).last_polled_at
-    if last is None:
-        return now
-    return max(now, last + timedelta(seconds=feed.interval))
-
-
-def _poll_job(pipeline: Pipeline, feed: FeedSettings, feed_id: int) -> None:
-    if pipeline.stop.is_set():
-        return
-    try:
-        pipeline.poll(feed, feed_id)
-    except Exception:
-        log.exception("poll of %s failed; will retry at its next run", feed.name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class LocalSite:
         self.root = root.resolve()
         self._routes: dict[str, Handler] = {}
         self._requests: list[tuple[str, str, dict[str, str]]] = []
+        self._times: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -136,6 +138,11 @@ class LocalSite:
         with self._lock:
             return list(self._requests)
 
+    def request_times(self) -> list[tuple[float, str]]:
+        """(time.monotonic(), path without query) of every request so far."""
+        with self._lock:
+            return list(self._times)
+
     def hits(self, path: str) -> int:
         """How many requests asked for `path`; any query matches unless `path` has one."""
         with self._lock:
@@ -148,6 +155,7 @@ class LocalSite:
     def _record(self, request: SiteRequest) -> Handler | None:
         with self._lock:
             self._requests.append((request.method, request.path, request.headers))
+            self._times.append((time.monotonic(), urlsplit(request.path).path))
             return self._routes.get(urlsplit(request.path).path)
 
     def _serve_file(self, request: SiteRequest) -> Response:

@@ -64,7 +64,7 @@ def ingested(module_database_url: str, tmp_path_factory: pytest.TempPathFactory)
         config = tmp_path / "config.toml"
         config.write_text(
             f"[database]\nurl = {json.dumps(database_url)}\n"
-            "[fetch]\nallow_private_addresses = true\n"
+            "[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
             + "".join(
                 f'[[feeds]]\nname = "feed {number}"\nurl = "{site.url(feed)}"\n'
                 for number, feed in enumerate(feeds)
@@ -173,7 +173,7 @@ def test_two_processes_share_one_index(postgres_url: str, tmp_path: Path) -> Non
             config = tmp_path / f"replica{replica}.toml"
             config.write_text(
                 f"[database]\nurl = {json.dumps(postgres_url)}\n"
-                "[fetch]\nallow_private_addresses = true\n"
+                "[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
                 + "".join(
                     f'[[feeds]]\nname = "{feed}"\nurl = "{site.url(feed)}"\n' for feed in share
                 ),
@@ -246,7 +246,7 @@ def test_index_agrees_with_the_database_after_a_kill(tmp_path: Path) -> None:
     with LocalSite(root) as site:
         config = tmp_path / "config.toml"
         config.write_text(
-            f"[database]\nurl = {json.dumps(database_url)}\n[fetch]\nallow_private_addresses = true\n"
+            f"[database]\nurl = {json.dumps(database_url)}\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
             + "".join(f'[[feeds]]\nname = "{feed}"\nurl = "{site.url(feed)}"\n' for feed in feeds),
             encoding="utf-8",
         )

@@ -37,7 +37,7 @@ def write_config(site: LocalSite, directory: Path) -> Path:
     path = directory / "config.toml"
     path.write_text(
         f'[database]\nurl = "sqlite:///{directory / "monitor.db"}"\n\n'
-        '[fetch]\nallow_private_addresses = true\ntimeout = "10s"\n'
+        '[fetch]\nallow_private_addresses = true\nper_host_delay = 0\ntimeout = "10s"\n'
         'user_agent = "monitor-tests (+http://127.0.0.1/)"\n\n' + feeds,
         encoding="utf-8",
     )

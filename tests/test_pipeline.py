@@ -18,7 +18,7 @@ from monitor.storage.schema import Article, Entry, Feed
 from monitor.storage.store import Store
 from tests.localsite import LocalSite
 
-FETCH = FetchSettings(allow_private_addresses=True, timeout=5, max_attempts=2)
+FETCH = FetchSettings(allow_private_addresses=True, timeout=5, max_attempts=2, per_host_delay=0)
 
 
 def settings(site: LocalSite, *feeds: str) -> Settings:

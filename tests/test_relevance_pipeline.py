@@ -67,7 +67,7 @@ def settings(
     site: LocalSite, *, filter_feed: bool = True, tags: tuple[TagRule, ...] = TAGS
 ) -> Settings:
     return Settings(
-        fetch=FetchSettings(allow_private_addresses=True, timeout=5),
+        fetch=FetchSettings(allow_private_addresses=True, timeout=5, per_host_delay=0),
         topic=TOPIC,
         tags=tags,
         feeds=(
@@ -161,7 +161,7 @@ def test_explain_and_retag_from_the_command_line(site: LocalSite, tmp_path: Path
     config = tmp_path / "config.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "m.db"}"\n'
-        "[fetch]\nallow_private_addresses = true\n"
+        "[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
         '[topic]\nall = [["cambodia", "phnom penh", "sihanoukville"], ["human trafficking"]]\n'
         '[[tags]]\nname = "place:sihanoukville"\nany = ["sihanoukville"]\n'
         f'[[feeds]]\nname = "news"\nurl = "{site.url("/feed.rss")}"\n',

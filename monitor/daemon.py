@@ -1,0 +1,215 @@
+"""The daemon: APScheduler runs one job per enabled feed; the configuration file is
+watched and re-applied without a restart; a stop finishes or abandons the work in
+hand cleanly within seconds.
+
+The scheduler only runs the clock. Whether a feed may be polled now (backoff,
+Retry-After) is the database's word (`feeds.next_poll_at`), checked when its job fires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitor.config import FeedSettings, Settings, load_settings
+from monitor.errors import ConfigError
+from monitor.http import Fetcher
+from monitor.observability import Metrics
+from monitor.pipeline import Pipeline
+from monitor.rules import RuleSet
+from monitor.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+WATCH_EVERY = 2.0  # seconds between looks at the configuration file
+MAX_JITTER = 300.0  # seconds
+# On a stop: how long the work in hand may take before its fetches are cut off.
+STOP_GRACE = 6.0
+
+
+def jitter_for(interval: float) -> float:
+    """Up to 10% of the interval (5 minutes at most), so feeds do not all fire together."""
+    return min(interval * 0.1, MAX_JITTER)
+
+
+class Daemon:
+    """Polls the configured feeds until `stop` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        stop: threading.Event,
+        *,
+        config_path: Path | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.stop = stop
+        self.config_path = config_path
+        self.metrics = metrics or Metrics()
+        self.reload_requested = threading.Event()
+        self._config_signature = self._signature()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={
+                "default": ThreadPoolExecutor(max_workers=settings.fetch.max_concurrent_polls),
+                "watch": ThreadPoolExecutor(max_workers=1),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.fetcher = Fetcher(settings.fetch)
+        self.pipeline = Pipeline(
+            store,
+            self.fetcher,
+            rules=RuleSet.from_settings(settings),
+            stop=stop,
+            metrics=self.metrics,
+        )
+        self._feed_ids: dict[str, int] = {}
+        self._scheduled: dict[str, FeedSettings] = {}
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.scheduler.running) and not self.stop.is_set()
+
+    def run(self) -> None:
+        self._apply_feeds(self.settings)
+        if self.config_path is not None:
+            self.scheduler.add_job(
+                self._watch,
+                IntervalTrigger(seconds=WATCH_EVERY),
+                id="config-watch",
+                executor="watch",
+            )
+        self.scheduler.start()
+        log.info("daemon started: %d feeds scheduled", len(self._scheduled))
+        self.stop.wait()
+        self._shut_down()
+
+    # Scheduling
+
+    def _apply_feeds(self, settings: Settings) -> None:
+        """Make the scheduled jobs match the enabled feeds of `settings`."""
+        self._feed_ids = self.store.sync_feeds(settings.feeds)
+        wanted = {feed.url: feed for feed in settings.enabled_feeds}
+        for url in set(self._scheduled) - set(wanted):
+            self.scheduler.remove_job(url)
+            log.info("feed removed: %s", self._scheduled.pop(url).name)
+        now = datetime.now(UTC)
+        for url, feed in wanted.items():
+            if self._scheduled.get(url) == feed:
+                continue
+            changed = url in self._scheduled
+            self.scheduler.add_job(
+                self._poll_job,
+                IntervalTrigger(seconds=feed.interval, jitter=jitter_for(feed.interval)),
+                args=(feed, self._feed_ids[url]),
+                id=url,
+                name=feed.name,
+                replace_existing=True,
+                next_run_time=self._first_run(feed, self._feed_ids[url], now),
+            )
+            self._scheduled[url] = feed
+            log.info(
+                "feed %s: %s every %ss",
+                "changed" if changed else "scheduled",
+                feed.name,
+                feed.interval,
+            )
+        self.metrics.feeds_scheduled.set(len(self._scheduled))
+
+    def _first_run(self, feed: FeedSettings, feed_id: int, now: datetime) -> datetime:
+        state = self.store.feed_state(feed_id)
+        due = [now]
+        if state.last_polled_at is not None:
+            due.append(state.last_polled_at + timedelta(seconds=feed.interval))
+        if state.next_poll_at is not None:
+            due.append(state.next_poll_at)
+        return max(due)
+
+    def _poll_job(self, feed: FeedSettings, feed_id: int) -> None:
+        if self.stop.is_set():
+            return
+        try:
+            state = self.store.feed_state(feed_id)
+            if state.next_poll_at is not None and state.next_poll_at > datetime.now(UTC):
+                log.debug("feed %s backing off until %s", feed.name, state.next_poll_at)
+                return
+            self.pipeline.poll(feed, feed_id)
+        except Exception:
+            log.exception("poll of %s failed; will retry at its next run", feed.name)
+
+    # Reloading
+
+    def request_reload(self) -> None:
+        """From a signal handler (SIGHUP): reload at the next look, within seconds."""
+        self.reload_requested.set()
+
+    def _signature(self) -> tuple[float, int] | None:
+        if self.config_path is None:
+            return None
+        try:
+            stat = self.config_path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime, stat.st_size
+
+    def _watch(self) -> None:
+        signature = self._signature()
+        if signature != self._config_signature or self.reload_requested.is_set():
+            self.reload_requested.clear()
+            self._config_signature = signature
+            self.reload()
+
+    def reload(self) -> bool:
+        """Read the configuration again and apply the difference; keep the old one on error."""
+        assert self.config_path is not None
+        try:
+            settings = load_settings(self.config_path)
+        except ConfigError as error:
+            log.error("configuration not reloaded, the previous one keeps running: %s", error)
+            self.metrics.reloads.labels(result="rejected").inc()
+            return False
+        for changed in ("database", "http"):
+            if getattr(settings, changed) != getattr(self.settings, changed):
+                log.warning("[%s] changed: it takes effect at the next restart", changed)
+        if settings.fetch.max_concurrent_polls != self.settings.fetch.max_concurrent_polls:
+            log.warning("fetch.max_concurrent_polls changed: it takes effect at the next restart")
+        if settings.fetch != self.settings.fetch:
+            # New requests use the new limits; requests in flight finish on the old client.
+            self.fetcher = Fetcher(settings.fetch)
+            self.pipeline.fetcher = self.fetcher
+        self.pipeline.rules = RuleSet.from_settings(settings)
+        self.store.health = settings.health
+        self._apply_feeds(settings)
+        self.settings = settings
+        self.metrics.reloads.labels(result="applied").inc()
+        log.info("configuration reloaded from %s", self.config_path)
+        return True
+
+    # Stopping
+
+    def _shut_down(self) -> None:
+        log.info("stopping: finishing the entries in hand")
+        self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + STOP_GRACE
+        while self._busy() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self._busy():
+            log.warning("abandoning the fetches still in flight")
+        # Cutting the connections makes any fetch in hand fail at once; the pipeline
+        # leaves its entry pending (nothing half-written) because a stop is set.
+        self.fetcher.close()
+        log.info("daemon stopped")
+
+    def _busy(self) -> bool:
+        return self.pipeline.active > 0

@@ -1,0 +1,125 @@
+"""Observability: Prometheus metrics, and the HTTP endpoint that serves them with
+`/healthz` (prometheus_client for the format, the standard library's WSGI server)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    """The daemon's metrics, in a registry of their own (one per process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.polls = Counter(
+            "monitor_polls",
+            "Feed polls, by result (ok, not_modified, failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.poll_failures = Counter(
+            "monitor_poll_failures",
+            "Failed feed polls, by reason (http_404, timeout…).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.entries = Counter(
+            "monitor_entries",
+            "Entries processed, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "monitor_duplicates", "Copies found, by kind.", ["kind"], registry=self.registry
+        )
+        self.fetch_seconds = Histogram(
+            "monitor_fetch_seconds",
+            "Time to fetch a feed or a page, by kind (feed, page).",
+            ["kind"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
+        self.feeds_scheduled = Gauge(
+            "monitor_feeds_scheduled", "Enabled feeds with a scheduled job.", registry=self.registry
+        )
+        self.reloads = Counter(
+            "monitor_config_reloads",
+            "Configuration reloads, by result (applied, rejected).",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def watch_feed_health(self, report: Callable[[], Iterable[str]]) -> None:
+        """Count feeds by health state at each scrape, from `report()` (one state per feed)."""
+        self.registry.register(_HealthCollector(report))
+
+
+class _HealthCollector(Collector):
+    def __init__(self, report: Callable[[], Iterable[str]]) -> None:
+        self._report = report
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "monitor_feeds", "Configured feeds, by health state.", labels=["health"]
+        )
+        counts: dict[str, int] = {}
+        try:
+            for state in self._report():
+                counts[state] = counts.get(state, 0) + 1
+        except Exception:
+            log.warning("feed health unavailable for /metrics", exc_info=True)
+        for state, count in sorted(counts.items()):
+            family.add_metric([state], count)
+        yield family
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("http: " + format, *args)
+
+
+class HttpEndpoint:
+    """`/healthz` (200 when `health()` says so, else 503, JSON either way) and `/metrics`."""
+
+    def __init__(
+        self, host: str, port: int, metrics: Metrics, health: Callable[[], dict[str, Any]]
+    ) -> None:
+        metrics_app = make_wsgi_app(metrics.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if path == "/metrics":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            if path == "/healthz":
+                report = health()
+                status = "200 OK" if report.get("status") == "ok" else "503 Service Unavailable"
+                body = json.dumps(report).encode()
+                start_response(status, [("Content-Type", "application/json")])
+                return [body]
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found: try /healthz or /metrics\n"]
+
+        self._server: WSGIServer = make_server(host, port, app, handler_class=_QuietHandler)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="monitor-http", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("health and metrics on http://%s:%d/", self._server.server_name, self.port)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
