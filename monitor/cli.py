@@ -39,6 +39,7 @@ from monitor.extract import extract_article
 from monitor.http import build_client, fetch_page
 from monitor.logs import LogFormat, configure_logging
 from monitor.observability import HttpEndpoint, Metrics
+from monitor.pipeline import PollReport
 from monitor.records import FeedEntry, Outcome
 from monitor.retag import retag as run_retag
 from monitor.rules import RuleSet
@@ -235,7 +236,19 @@ def run_once_command(context: _Context) -> None:
     stop = threading.Event()
     _stop_on_signals(stop)
     store = open_store(settings)
-    summary = run_once(settings, store, stop=stop)
+    # A progress bar on a terminal; nothing extra when the output is a file or a pipe.
+    with click.progressbar(
+        length=len(settings.enabled_feeds),
+        label="polling feeds",
+        file=sys.stderr,
+        hidden=not sys.stderr.isatty(),
+        item_show_func=lambda name: name,
+    ) as bar:
+
+        def advance(report: PollReport) -> None:
+            bar.update(1, report.feed)
+
+        summary = run_once(settings, store, stop=stop, progress=advance)
     for report in summary.reports:
         if report.error:
             click.echo(f"feed failed: {report.feed}: {report.error}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from monitor.config import Settings
@@ -58,7 +59,11 @@ class RunSummary:
 
 
 def run_once(
-    settings: Settings, store: Store, *, stop: threading.Event | None = None
+    settings: Settings,
+    store: Store,
+    *,
+    stop: threading.Event | None = None,
+    progress: Callable[[PollReport], None] | None = None,
 ) -> RunSummary:
     """Poll every enabled feed once, one after the other."""
     feed_ids = store.sync_feeds(settings.feeds)
@@ -69,7 +74,10 @@ def run_once(
         for feed in settings.enabled_feeds:
             if stop.is_set():
                 break
-            summary.add(pipeline.poll(feed, feed_ids[feed.url]))
+            report = pipeline.poll(feed, feed_ids[feed.url])
+            summary.add(report)
+            if progress:
+                progress(report)
     summary.outcomes = store.outcomes_of(
         entry_id for report in summary.reports for entry_id in report.processed
     )
