@@ -185,12 +185,15 @@ def test_hot_reload_add_break_remove(
     wait_for(lambda: site.hits("/a.rss") >= hits + 3, timeout=15)  # the old config runs on
     write_config(config, site, {"b": "/b.rss"})
     time.sleep(5)  # the watcher looks every 2 s
+    process.send_signal(signal.SIGHUP)  # and SIGHUP reloads too, changed or not
+    time.sleep(3)
     removed_at = site.hits("/a.rss")
     time.sleep(3)
     assert site.hits("/a.rss") == removed_at  # removed: its job stopped
     code, stderr, _ = stop(process)
     assert code == 0
     assert "configuration not reloaded" in stderr and "fetch2" in stderr
+    assert stderr.count("configuration reloaded") >= 3  # add, remove, SIGHUP
 
 
 def test_stop_mid_run_is_quick_and_clean(
