@@ -128,10 +128,19 @@ def run(context: _Context) -> None:
     metrics.watch_feed_health(lambda: [health for _, health in store.feed_health_report()])
     endpoint = None
     if settings.http.port:
-        endpoint = HttpEndpoint(
-            settings.http.host, settings.http.port, metrics, health=lambda: health_of(daemon)
-        )
-        endpoint.start()
+        try:
+            endpoint = HttpEndpoint(
+                settings.http.host, settings.http.port, metrics, health=lambda: health_of(daemon)
+            )
+            endpoint.start()
+        except OSError as error:
+            # Polling matters more than its dashboard: go on, and say so loudly.
+            log.error(
+                "cannot serve /healthz and /metrics on %s:%d (%s); running without them",
+                settings.http.host,
+                settings.http.port,
+                error.strerror or error,
+            )
     signal.signal(signal.SIGHUP, lambda _signum, _frame: daemon.request_reload())
     log.info("monitor %s: database %s", __version__, mask_url(settings.database.url))
     try:

@@ -65,7 +65,7 @@ def test_daemon_polls_on_schedule_and_stops_on_signal(
     database = tmp_path / "monitor.db"
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{database}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n'
+        f'[database]\nurl = "sqlite:///{database}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n[http]\nport = 0\n'
         f'[[feeds]]\nname = "wire"\nurl = "{site.url("/feeds/wire.atom")}"\ninterval = "1s"\n',
         encoding="utf-8",
     )
@@ -88,7 +88,7 @@ def test_daemon_keeps_running_when_feeds_fail(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "monitor.db"}"\n'
-        '[fetch]\nallow_private_addresses = true\nper_host_delay = 0\ntimeout = "2s"\n'
+        '[fetch]\nallow_private_addresses = true\nper_host_delay = 0\ntimeout = "2s"\n[http]\nport = 0\n'
         '[[feeds]]\nname = "down"\nurl = "http://127.0.0.1:9/feed.rss"\ninterval = "1s"\n'
         '[[feeds]]\nname = "nowhere"\nurl = "http://monitor-test.invalid/feed.rss"\ninterval = "1s"\n',
         encoding="utf-8",
