@@ -54,6 +54,10 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together: one migrates, the others wait, then find
+                # the schema at head. (SQLite's BEGIN IMMEDIATE serialises them already.)
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7283646012)")
             context.run_migrations()
         if connection.dialect.name == "sqlite":
             problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

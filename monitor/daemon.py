@@ -9,8 +9,11 @@ Retry-After) is the database's word (`feeds.next_poll_at`), checked when its job
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +35,8 @@ WATCH_EVERY = 2.0  # seconds between looks at the configuration file
 MAX_JITTER = 300.0  # seconds
 # On a stop: how long the work in hand may take before its fetches are cut off.
 STOP_GRACE = 6.0
+# How long a replica may hold a feed for one poll; a crashed replica's lease expires.
+LEASE_HOLD = 30 * 60.0
 
 
 def jitter_for(interval: float) -> float:
@@ -57,6 +62,7 @@ class Daemon:
         self.config_path = config_path
         self.metrics = metrics or Metrics()
         self.reload_requested = threading.Event()
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._config_signature = self._signature()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -144,7 +150,17 @@ class Daemon:
             if state.next_poll_at is not None and state.next_poll_at > datetime.now(UTC):
                 log.debug("feed %s backing off until %s", feed.name, state.next_poll_at)
                 return
-            self.pipeline.poll(feed, feed_id)
+            # Replicas on one database: whoever takes the lease polls; the others skip,
+            # and nobody polls a feed again before most of its interval has passed.
+            if not self.store.lease_feed(
+                feed_id, owner=self.identity, hold=LEASE_HOLD, min_gap=feed.interval * 0.8
+            ):
+                log.debug("feed %s polled or being polled by another replica", feed.name)
+                return
+            try:
+                self.pipeline.poll(feed, feed_id)
+            finally:
+                self.store.release_feed(feed_id, owner=self.identity)
         except Exception:
             log.exception("poll of %s failed; will retry at its next run", feed.name)
 

@@ -279,3 +279,23 @@ def test_a_hanging_server_does_not_delay_other_feeds(
     wait_for(lambda: site.hits("/ok.rss") >= started + 4, timeout=10)
     code, _, seconds = stop(process)
     assert code == 0 and seconds < 10
+
+
+def test_two_replicas_poll_each_feed_once_per_interval(
+    site: LocalSite,
+    tmp_path: Path,
+    postgres_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    site.route("/a.rss", lambda _: (200, {"Content-Type": RSS}, feed_xml(site, "a", 0)))
+    config = tmp_path / "config.toml"
+    write_config(config, site, {"a": "/a.rss"})
+    text = config.read_text(encoding="utf-8")
+    text = text.replace(f'url = "sqlite:///{tmp_path / "monitor.db"}"', f'url = "{postgres_url}"')
+    config.write_text(text.replace('interval = "1s"', 'interval = "2s"'), encoding="utf-8")
+    replicas = [daemon(config), daemon(config)]
+    time.sleep(10)
+    for replica in replicas:
+        assert stop(replica)[0] == 0
+    # Alone, one daemon polls about 5 times in 10 s; two must not make it 10.
+    assert 3 <= site.hits("/a.rss") <= 7

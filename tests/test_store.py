@@ -357,3 +357,22 @@ def test_an_original_merges_copies_kept_apart(store: Store) -> None:
     merged_away = {a.article_id, b.article_id} - {kept.id}
     assert {former for _, _, former in rows if former is not None} == merged_away
     assert (signatures, orphans) == (1, 0)
+
+
+def test_feed_leases_let_one_replica_poll(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    assert store.lease_feed(feed_id, owner="a", hold=60)
+    assert not store.lease_feed(feed_id, owner="b", hold=60)  # held by a
+    store.record_poll_success(
+        feed_id, status=200, etag=None, last_modified=None, title=None, entry_count=0
+    )
+    store.release_feed(feed_id, owner="a")
+    # Free, but polled a moment ago: not again before most of the interval.
+    assert not store.lease_feed(feed_id, owner="b", hold=60, min_gap=50)
+    assert store.lease_feed(feed_id, owner="b", hold=60, min_gap=0)
+    store.release_feed(feed_id, owner="a")  # not a's to release
+    assert not store.lease_feed(feed_id, owner="c", hold=60)
+    # An expired lease (a crashed replica) is taken over.
+    store.release_feed(feed_id, owner="b")
+    assert store.lease_feed(feed_id, owner="d", hold=-1)
+    assert store.lease_feed(feed_id, owner="e", hold=60)

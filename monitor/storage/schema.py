@@ -96,6 +96,8 @@ class Feed(Base):
     last_new_entry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     polls_with_new_entries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     health: Mapped[str | None] = mapped_column(String(20))
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Article(Base):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import FeedSettings, HealthSettings
@@ -158,6 +159,32 @@ class Store:
             row.health = feed_health(_history(row), self.health, now)
             return row.next_poll_at
 
+    def lease_feed(self, feed_id: int, *, owner: str, hold: float, min_gap: float = 0.0) -> bool:
+        """Take the feed for one poll, unless another replica holds it or polled it less than
+        `min_gap` seconds ago. One UPDATE, so two replicas cannot both win."""
+        now = utc_now()
+        free = sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now)
+        due = sa.or_(
+            Feed.last_polled_at.is_(None), Feed.last_polled_at <= now - timedelta(seconds=min_gap)
+        )
+        with self._session() as session, session.begin():
+            result = session.execute(
+                sa.update(Feed)
+                .where(Feed.id == feed_id, free, due)
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=hold))
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def release_feed(self, feed_id: int, *, owner: str) -> None:
+        with self._session() as session, session.begin():
+            session.execute(
+                sa.update(Feed)
+                .where(Feed.id == feed_id, Feed.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
     def feed_health_report(self) -> list[tuple[Feed, Health]]:
         """Every feed with its health now (stale feeds become stale between polls)."""
         now = utc_now()
@@ -175,6 +202,15 @@ class Store:
         An entry is the same as one seen before in this feed when its GUID or its
         canonical URL matches.
         """
+        try:
+            return self._claim_entry(feed_id, entry, max_attempts=max_attempts)
+        except IntegrityError:
+            # Another process recorded the same entry a moment ago: it is theirs.
+            return None
+
+    def _claim_entry(
+        self, feed_id: int, entry: FeedEntry, *, max_attempts: int
+    ) -> EntryClaim | None:
         with self._session() as session, session.begin():
             match = [Entry.url == entry.url]
             if entry.guid:
