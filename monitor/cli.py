@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -35,6 +35,7 @@ from monitor.config import (
 )
 from monitor.daemon import Daemon
 from monitor.errors import ConfigError, DatabaseError, MonitorError
+from monitor.export import ExportFilter, ExportFormat, export
 from monitor.extract import extract_article
 from monitor.http import build_client, fetch_page
 from monitor.logs import LogFormat, configure_logging
@@ -433,6 +434,46 @@ def explain(context: _Context, url: str) -> None:
                 f"`monitor retag` would add {sorted(current - recorded)} "
                 f"and remove {sorted(recorded - current)}"
             )
+
+
+@cli.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path, dir_okay=False), help="Default: standard output."
+)
+@click.option("--since", type=click.DateTime(), help="Published (or fetched) on or after (UTC).")
+@click.option("--until", type=click.DateTime(), help="Published (or fetched) before (UTC).")
+@click.option("--tag", help="Only articles with this tag.")
+@click.option("--feed", help="Only articles that arrived through the feed with this name.")
+@click.option("--include-duplicates", is_flag=True, help="List each story's copies with it.")
+@pass_context
+def export_command(
+    context: _Context,
+    fmt: ExportFormat,
+    output: Path | None,
+    since: datetime | None,
+    until: datetime | None,
+    tag: str | None,
+    feed: str | None,
+    include_duplicates: bool,
+) -> None:
+    """Stream the stored articles as JSON Lines or CSV, in constant memory."""
+    store = open_store(context.settings(), sync_feeds=False)
+    selection = ExportFilter(
+        since=since.replace(tzinfo=UTC) if since else None,
+        until=until.replace(tzinfo=UTC) if until else None,
+        tag=tag,
+        feed=feed,
+        include_duplicates=include_duplicates,
+    )
+    if output is None:
+        count = export(store, sys.stdout, fmt=fmt, selection=selection)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as file:
+            count = export(store, file, fmt=fmt, selection=selection)
+    click.echo(f"exported {count} articles", err=True)
 
 
 @cli.group("index")

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -305,6 +306,81 @@ class Store:
                     if parameters:
                         connection.execute(statement, parameters)
             yield changes
+
+    def iter_export(
+        self,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        tag: str | None,
+        feed: str | None,
+        include_duplicates: bool,
+        batch_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Kept articles (by id) as plain records with their tags (and copies), read in
+        batches so that memory stays flat."""
+        query = (
+            sa.select(Article, Feed.name)
+            .outerjoin(Feed, Feed.id == Article.feed_id)
+            .order_by(Article.id)
+        )
+        if since is not None:
+            query = query.where(sa.func.coalesce(Article.published_at, Article.fetched_at) >= since)
+        if until is not None:
+            query = query.where(sa.func.coalesce(Article.published_at, Article.fetched_at) < until)
+        if tag is not None:
+            query = query.where(
+                Article.id.in_(sa.select(ArticleTag.article_id).where(ArticleTag.tag == tag))
+            )
+        if feed is not None:
+            query = query.where(Feed.name == feed)
+        last_id = 0
+        while True:
+            with self._session() as session:
+                rows = session.execute(query.where(Article.id > last_id).limit(batch_size)).all()
+                if not rows:
+                    return
+                ids = [article.id for article, _ in rows]
+                tags: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+                for row in session.scalars(
+                    sa.select(ArticleTag).where(ArticleTag.article_id.in_(ids))
+                ):
+                    tags[row.article_id].append(
+                        {"tag": row.tag, "source": row.source, "detail": row.detail}
+                    )
+                copies: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+                if include_duplicates:
+                    for copy in session.scalars(
+                        sa.select(Duplicate).where(Duplicate.article_id.in_(ids))
+                    ):
+                        copies[copy.article_id].append(
+                            {
+                                "url": copy.url,
+                                "site": copy.site,
+                                "kind": copy.kind,
+                                "similarity": copy.similarity,
+                                "detected_at": copy.detected_at,
+                            }
+                        )
+                for article, feed_name in rows:
+                    record: dict[str, Any] = {
+                        "id": article.id,
+                        "url": article.url,
+                        "title": article.title,
+                        "author": article.author,
+                        "published_at": article.published_at,
+                        "fetched_at": article.fetched_at,
+                        "language": article.language,
+                        "site": article.site,
+                        "feed": feed_name,
+                        "tags": tags[article.id],
+                        "repost_signals": article.repost_signals,
+                        "text": article.text,
+                    }
+                    if include_duplicates:
+                        record["duplicates"] = copies[article.id]
+                    yield record
+                last_id = ids[-1]
 
     def article_count(self) -> int:
         with self._session() as session:

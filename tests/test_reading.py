@@ -1,0 +1,104 @@
+"""What downstream readers get: the views, and `monitor export` (both databases)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.config import FeedSettings, FetchSettings, Settings
+from monitor.export import ExportFilter, export
+from monitor.runner import run_once
+from monitor.storage.store import Store
+from tests.localsite import LocalSite
+
+FEEDS = ("feeds/national.rss", "feeds/wire.atom", "feeds/regional.rdf", "feeds/autoblog.rss")
+
+
+@pytest.fixture
+def ingested(site: LocalSite, store: Store) -> Store:
+    settings = Settings(
+        fetch=FetchSettings(allow_private_addresses=True, per_host_delay=0),
+        feeds=tuple(
+            FeedSettings(
+                name=feed.split("/")[1].split(".")[0], url=site.url(f"/{feed}"), tags=("kh",)
+            )
+            for feed in FEEDS
+        ),
+    )
+    run_once(settings, store)
+    return store
+
+
+def rows(store: Store, sql: str) -> list[Any]:
+    with store.engine.connect() as connection:
+        return list(connection.execute(sa.text(sql)).mappings())
+
+
+def test_views_answer_the_common_questions(ingested: Store) -> None:
+    reach = {row["url"]: row for row in rows(ingested, "SELECT * FROM story_reach")}
+    (raid,) = [row for url, row in reach.items() if url.endswith("compound-raid.html")]
+    assert raid["copies"] == 1 and raid["copying_sites"] == 1 and raid["copied_by"] == "127.0.0.1"
+    tip = next(row for url, row in reach.items() if "tier-3" in url)
+    assert tip["copies"] == 1  # the Observer's exact copy
+    counts = rows(ingested, "SELECT * FROM daily_tag_counts WHERE tag = 'kh'")
+    assert sum(row["articles"] for row in counts) == len(reach)
+    assert all(str(row["day"]).startswith("2024-") for row in counts)
+    health = rows(ingested, "SELECT name, health, last_status FROM feed_health ORDER BY name")
+    assert [row["name"] for row in health] == ["autoblog", "national", "regional", "wire"]
+    assert {row["health"] for row in health} == {"ok"}
+
+
+def test_export_jsonl_with_filters(ingested: Store) -> None:
+    output = io.StringIO()
+    assert export(ingested, output, fmt="jsonl", selection=ExportFilter()) == 9
+    records = [json.loads(line) for line in output.getvalue().splitlines()]
+    assert all(
+        {"id", "url", "title", "text", "tags", "published_at", "feed"} <= set(r) for r in records
+    )
+    assert all(
+        any(tag["tag"] == "kh" and tag["source"] == "feed" for tag in r["tags"]) for r in records
+    )
+
+    def count(**selection: Any) -> int:
+        return export(ingested, io.StringIO(), fmt="jsonl", selection=ExportFilter(**selection))
+
+    assert count(tag="NCCT") == 2
+    assert count(feed="autoblog") == 2
+    assert (
+        count(since=datetime(2024, 5, 1, tzinfo=UTC))
+        + count(until=datetime(2024, 5, 1, tzinfo=UTC))
+        == 9
+    )
+    with_copies = io.StringIO()
+    export(ingested, with_copies, fmt="jsonl", selection=ExportFilter(include_duplicates=True))
+    copies = [json.loads(line)["duplicates"] for line in with_copies.getvalue().splitlines()]
+    assert sum(len(c) for c in copies) == 4
+    assert {c["kind"] for story in copies for c in story} == {"same_url", "exact_text"}
+
+
+def test_export_csv(ingested: Store, tmp_path: Path) -> None:
+    path = tmp_path / "articles.csv"
+    with path.open("w", encoding="utf-8", newline="") as file:
+        assert export(ingested, file, fmt="csv", selection=ExportFilter(tag="NCCT")) == 2
+    with path.open(encoding="utf-8") as file:
+        table = list(csv.DictReader(file))
+    assert len(table) == 2
+    assert all("NCCT (category)" in row["tags"] for row in table)
+    assert all(row["published_at"].startswith("2024-") for row in table)
+
+
+@pytest.mark.parametrize("view", ["story_reach", "daily_tag_counts", "feed_health"])
+def test_every_view_column_is_documented(store: Store, view: str) -> None:
+    schema = (Path(__file__).resolve().parent.parent / "docs" / "schema.md").read_text("utf-8")
+    section = schema.split(f"## `{view}`\n", 1)[1].split("\n## ", 1)[0]
+    with store.engine.connect() as connection:
+        columns = connection.execute(sa.text(f"SELECT * FROM {view} LIMIT 0")).keys()
+    for column in columns:
+        assert f"| `{column}` |" in section, f"{view}.{column}"
