@@ -436,6 +436,24 @@ def explain(context: _Context, url: str) -> None:
             )
 
 
+@cli.command()
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True, help="Most articles to list.")
+@pass_context
+def search(context: _Context, query: str, limit: int) -> None:
+    """Full-text search of the stored articles' titles and texts, best matches first.
+
+    On SQLite QUERY is FTS5 syntax (words, "a phrase", OR, NOT, prefix*); on
+    PostgreSQL web-search syntax (words, "a phrase", or, -word).
+    """
+    store = open_store(context.settings(), sync_feeds=False)
+    hits = store.search(query, limit=limit)
+    for hit in hits:
+        published = str(hit.published_at)[:10] if hit.published_at else "----------"
+        click.echo(f"{hit.article_id}\t{published}\t{hit.title}\n\t{hit.url}\n\t{hit.snippet}")
+    click.echo(f"{len(hits)} article{'s' if len(hits) != 1 else ''}", err=True)
+
+
 @cli.command("export")
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True

@@ -102,3 +102,24 @@ def test_every_view_column_is_documented(store: Store, view: str) -> None:
         columns = connection.execute(sa.text(f"SELECT * FROM {view} LIMIT 0")).keys()
     for column in columns:
         assert f"| `{column}` |" in section, f"{view}.{column}"
+
+
+def test_full_text_search_is_kept_current_by_the_database(ingested: Store) -> None:
+    hits = ingested.search("Sihanoukville raid")
+    assert hits and all("[" in hit.snippet for hit in hits)  # matched words marked
+    assert any("Sihanoukville" in hit.title for hit in hits)
+    titles = [hit.title for hit in ingested.search("NCCT")]
+    assert any("NCCT" in title for title in titles)
+    assert ingested.search("zzzznotaword") == []
+    # A query that is not valid FTS5 syntax still searches its words.
+    assert isinstance(ingested.search('"unbalanced quote NCCT'), list)
+    # An article rewritten in place (the original replacing a copy) is found by its new text.
+    with ingested.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE articles SET text = 'xylophone quartet' WHERE id = (SELECT min(id) FROM articles)"
+            )
+        )
+    assert [hit.article_id for hit in ingested.search("xylophone")] == [
+        rows(ingested, "SELECT min(id) AS id FROM articles")[0]["id"]
+    ]

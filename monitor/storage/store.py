@@ -382,6 +382,33 @@ class Store:
                     yield record
                 last_id = ids[-1]
 
+    def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
+        """Kept articles matching a full-text query, best first (SQLite FTS5 or PostgreSQL
+        text search; the database keeps the index current)."""
+        with self._session() as session:
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                rows = connection.execute(_SEARCH_POSTGRES, {"query": query, "limit": limit}).all()
+            else:
+                try:
+                    rows = connection.execute(
+                        _SEARCH_SQLITE, {"query": query, "limit": limit}
+                    ).all()
+                except sa.exc.OperationalError:
+                    # Not FTS5 syntax (a stray quote or operator): search the words as phrases.
+                    words = " ".join(f'"{word}"' for word in query.replace('"', " ").split())
+                    rows = (
+                        connection.execute(_SEARCH_SQLITE, {"query": words, "limit": limit}).all()
+                        if words
+                        else []
+                    )
+        return [
+            SearchHit(
+                article_id=row[0], title=row[1], url=row[2], published_at=row[3], snippet=row[4]
+            )
+            for row in rows
+        ]
+
     def article_count(self) -> int:
         with self._session() as session:
             return session.scalar(sa.select(sa.func.count()).select_from(Article)) or 0
@@ -697,6 +724,29 @@ _UPDATE_RULE_TAG = sa.text(
     "UPDATE article_tags SET detail = :detail"
     " WHERE article_id = :id AND tag = :tag AND source = 'rule'"
 )
+
+
+_SEARCH_SQLITE = sa.text(
+    "SELECT a.id, a.title, a.url, a.published_at,"
+    " snippet(articles_fts, 1, '[', ']', '…', 16)"
+    " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+    " WHERE articles_fts MATCH :query ORDER BY rank LIMIT :limit"
+)
+_SEARCH_POSTGRES = sa.text(
+    "SELECT a.id, a.title, a.url, a.published_at,"
+    " ts_headline('english', a.text, q, 'StartSel=[, StopSel=], MaxWords=24, MinWords=8')"
+    " FROM articles a, websearch_to_tsquery('english', :query) q"
+    " WHERE a.search_document @@ q ORDER BY ts_rank(a.search_document, q) DESC LIMIT :limit"
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SearchHit:
+    article_id: int
+    title: str
+    url: str
+    published_at: datetime | str | None
+    snippet: str
 
 
 @dataclass(slots=True)
