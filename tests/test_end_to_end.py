@@ -28,15 +28,16 @@ FEED_TAGS = {"feeds/national.rss": ["cambodia", "national"], "feeds/autoblog.rss
 MONITOR = str(Path(sys.executable).parent / "monitor")
 
 
-def write_config(site: LocalSite, directory: Path) -> Path:
+def write_config(site: LocalSite, directory: Path, database_url: str | None = None) -> Path:
     feeds = "".join(
         f'[[feeds]]\nname = "{feed}"\nurl = "{site.url("/" + feed)}"\ninterval = "15m"\n'
         f"tags = {json.dumps(FEED_TAGS.get(feed, []))}\n\n"
         for feed in EXPECTATIONS["feeds"]
     )
     path = directory / "config.toml"
+    url = database_url or f"sqlite:///{directory / 'monitor.db'}"
     path.write_text(
-        f'[database]\nurl = "sqlite:///{directory / "monitor.db"}"\n\n'
+        f"[database]\nurl = {json.dumps(url)}\n\n"
         '[fetch]\nallow_private_addresses = true\nper_host_delay = 0\ntimeout = "10s"\n'
         'user_agent = "monitor-tests (+http://127.0.0.1/)"\n\n' + feeds,
         encoding="utf-8",
@@ -81,13 +82,14 @@ def utc(value: str) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Two runs of `monitor run-once` over the site; the database after each."""
+def ingested(tmp_path_factory: pytest.TempPathFactory, module_database_url: str) -> Any:
+    """Two runs of `monitor run-once` over the site; the database after each (SQLite,
+    then PostgreSQL)."""
     directory = tmp_path_factory.mktemp("e2e")
     with LocalSite(SITE) as site:
-        config = write_config(site, directory)
+        config = write_config(site, directory, module_database_url)
         first = run_once(config)
-        engine = create_database_engine(f"sqlite:///{directory / 'monitor.db'}")
+        engine = create_database_engine(module_database_url)
         with engine.connect() as connection:
             before = {
                 table: connection.execute(sa.text(f"SELECT * FROM {table} ORDER BY 1"))
@@ -135,7 +137,7 @@ def test_stored_article_fields(ingested: Any, item: dict[str, Any]) -> None:
     assert row["author"] == item["author"]
     assert row["language"] == item["language"]
     assert row["site"] == "127.0.0.1"
-    stored_time = datetime.fromisoformat(row["published_at"]).replace(tzinfo=UTC)
+    stored_time = as_utc(row["published_at"])
     assert stored_time == utc(item["published_at"]), item["published_at_source"]
     text = row["text"]
     for snippet in item.get("must_contain", []):
@@ -229,8 +231,19 @@ def test_feed_health_recorded(ingested: Any) -> None:
         assert row["title"]
 
 
+def as_utc(value: str | datetime) -> datetime:
+    """A stored time: SQLite's UTC text, or PostgreSQL's timestamptz."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 def test_times_are_stored_as_utc(ingested: Any) -> None:
     for row in ingested["typed"]:
         for column in ("published_at", "fetched_at"):
-            # SQLite holds UTC wall time without an offset; SQLite's datetime() agrees.
-            assert "+" not in row[column] and "T" not in row[column]
+            value = row[column]
+            if isinstance(value, str):
+                # SQLite holds UTC wall time without an offset; SQLite's datetime() agrees.
+                assert "+" not in value and "T" not in value
+            else:
+                assert value.utcoffset() is not None

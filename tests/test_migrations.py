@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
@@ -100,11 +101,12 @@ def test_alembic_command_line_from_a_checkout(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_upgrade_from_every_revision_with_data_in_place(database_url: str) -> None:
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005"])
+def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
 
     engine = create_database_engine(database_url)
-    upgrade_database(engine, "0001")
+    upgrade_database(engine, revision)
     with engine.begin() as connection:
         connection.execute(
             sa.text(
@@ -137,6 +139,7 @@ def test_upgrade_from_every_revision_with_data_in_place(database_url: str) -> No
     assert tuple(duplicate) == ("http://y/a", None)
     # Articles stored before the index existed get signatures from their text.
     assert index.rebuild(engine, from_text=True) == 1
+    downgrade_database(engine, revision)
     downgrade_database(engine, "0001")
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM duplicates")).scalar() == 1

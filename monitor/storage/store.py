@@ -164,7 +164,8 @@ class Store:
         """Take the feed for one poll, unless another replica holds it or polled it less than
         `min_gap` seconds ago. One UPDATE, so two replicas cannot both win."""
         now = utc_now()
-        free = sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now)
+        # Our own lease may be left over from a poll the database cut short.
+        free = sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now, Feed.lease_owner == owner)
         due = sa.or_(
             Feed.last_polled_at.is_(None), Feed.last_polled_at <= now - timedelta(seconds=min_gap)
         )
