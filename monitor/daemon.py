@@ -17,6 +17,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -161,7 +162,17 @@ class Daemon:
                 self.pipeline.poll(feed, feed_id)
             finally:
                 self.store.release_feed(feed_id, owner=self.identity)
+        except sa.exc.DBAPIError as error:
+            # The database is away (a restart, the network): one line, not a traceback a
+            # second; whatever was in hand stays pending and the next run takes it up.
+            log.error(
+                "poll of %s: database unavailable (%s); will retry at its next run",
+                feed.name,
+                str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__,
+            )
         except Exception:
+            if self.stop.is_set():
+                return  # cut off by the stop: nothing to report
             log.exception("poll of %s failed; will retry at its next run", feed.name)
 
     # Reloading

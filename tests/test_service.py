@@ -6,6 +6,7 @@ Each test runs the real daemon as a subprocess against the local site.
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import socket
 import sqlite3
@@ -16,11 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from monitor.storage.database import create_database_engine
 from tests.commands import MONITOR, environment
 from tests.localsite import LocalSite, SiteRequest
+from tests.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.slow
+STORIES = Path(__file__).resolve().parent.parent / "bench" / "corpus" / "stories"
 RSS = "application/rss+xml"
 
 
@@ -71,13 +76,17 @@ def daemon(tmp_path: Path) -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
 
     def start(config: Path) -> subprocess.Popen[str]:
-        process = subprocess.Popen(
-            [MONITOR, "--config", str(config), "--log-format", "text", "run"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=environment(),
-        )
+        # The log goes to a file: a pipe nobody reads would fill and block the daemon.
+        log = tmp_path / f"daemon-{len(started)}.log"
+        with log.open("w", encoding="utf-8") as handle:
+            process = subprocess.Popen(
+                [MONITOR, "--config", str(config), "--log-format", "text", "run"],
+                stdout=subprocess.DEVNULL,
+                stderr=handle,
+                text=True,
+                env=environment(),
+            )
+        _LOGS[process.pid] = log
         started.append(process)
         return process
 
@@ -97,11 +106,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
     raise AssertionError("condition not met in time")
 
 
+_LOGS: dict[int, Path] = {}
+
+
 def stop(process: subprocess.Popen[str]) -> tuple[int, str, float]:
+    """SIGTERM; the exit status, the daemon's log and how long the stop took."""
     began = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
-    return process.returncode, stderr, time.monotonic() - began
+    process.wait(timeout=30)
+    seconds = time.monotonic() - began
+    return process.returncode, _LOGS[process.pid].read_text(encoding="utf-8"), seconds
 
 
 def query(database: Path, sql: str) -> list[tuple[object, ...]]:
@@ -299,3 +313,88 @@ def test_two_replicas_poll_each_feed_once_per_interval(
         assert stop(replica)[0] == 0
     # Alone, one daemon polls about 5 times in 10 s; two must not make it 10.
     assert 3 <= site.hits("/a.rss") <= 7
+
+
+def test_the_database_going_away_loses_nothing(
+    site: LocalSite,
+    tmp_path: Path,
+    postgres_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    """PostgreSQL unreachable for a while (a restart; 8 s here): the daemon logs it,
+    keeps its schedule, retries, and every story ends stored once."""
+    started = time.monotonic()
+
+    def stories_served() -> int:  # a new story every two seconds, 20 at most
+        return min(20, 1 + int(time.monotonic() - started) // 2)
+
+    site.route(
+        "/news.rss",
+        lambda _: (200, {"Content-Type": RSS}, feed_xml(site, "news", stories_served())),
+    )
+    originals = [
+        story
+        for story in (
+            json.loads(path.read_text("utf-8")) for path in sorted(STORIES.glob("a-*.json"))
+        )
+        if story["kind"] == "original"
+    ]
+    for n, story in enumerate(originals[:20]):
+        body = "".join(f"<p>{paragraph}</p>" for paragraph in story["paragraphs"])
+        html = f"<html><body><article><h1>{story['title']}</h1>{body}</article></body></html>"
+
+        def page(_: SiteRequest, html: str = html) -> tuple[int, dict[str, str], bytes]:
+            return 200, {"Content-Type": "text/html"}, html.encode()
+
+        site.route(f"/news/{n}.html", page)
+
+    def stored() -> int:
+        engine = create_database_engine(postgres_url)
+        try:
+            with engine.connect() as connection:
+                return int(
+                    connection.execute(sa.text("SELECT count(*) FROM articles")).scalar() or 0
+                )
+        except sa.exc.ProgrammingError:
+            return 0  # not migrated yet
+        finally:
+            engine.dispose()
+
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        port = free_port()
+        config = tmp_path / "config.toml"
+        write_config(config, site, {"news": "/news.rss"}, port=port)
+        through_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        config.write_text(
+            config.read_text("utf-8").replace(
+                f'url = "sqlite:///{tmp_path / "monitor.db"}"', f'url = "{through_proxy}"'
+            ),
+            encoding="utf-8",
+        )
+        process = daemon(config)
+        wait_for(lambda: stored() >= 2)
+        proxy.cut()
+        time.sleep(1)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=20).status_code == 503
+        time.sleep(7)
+        proxy.restore()
+        wait_for(lambda: stored() >= stories_served() == 20, timeout=90)
+        code, log, _ = stop(process)
+    assert code == 0
+    assert "database unavailable" in log
+    engine = create_database_engine(postgres_url)
+    with engine.connect() as connection:
+        outcomes: dict[str, int] = dict(
+            connection.execute(
+                sa.text("SELECT outcome, count(*) FROM entries GROUP BY outcome")
+            ).all()
+        )
+        articles, signatures, urls = connection.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM article_signatures),"
+                " (SELECT count(DISTINCT url) FROM articles)"
+            )
+        ).one()
+    engine.dispose()
+    assert outcomes == {"stored": 20}  # every story once; nothing failed for the outage
+    assert articles == signatures == urls == 20
