@@ -74,6 +74,17 @@ class Store:
 
         Returns the id of every configured feed by URL.
         """
+        configured = list(feeds)
+        for attempt in range(3):
+            try:
+                return self._sync_feeds(configured)
+            except IntegrityError:
+                # Another replica starting at the same moment added the same feed first.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _sync_feeds(self, feeds: Iterable[FeedSettings]) -> dict[str, int]:
         configured = {feed.url: feed for feed in feeds}
         with self._session() as session, session.begin():
             rows = {row.url: row for row in session.scalars(sa.select(Feed))}
