@@ -20,8 +20,6 @@ from monitor.storage.store import Store
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_POLLS = 4
-
 
 def open_store(settings: Settings, *, sync_feeds: bool = True) -> Store:
     """Open the configured database, migrate it to head, and (for the commands that poll)

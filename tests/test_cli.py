@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from monitor import __version__
-
-MONITOR = str(Path(sys.executable).parent / "monitor")
+from tests.commands import MONITOR, environment
 
 
 def monitor(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    environment.update(env or {})
     return subprocess.run(
         [MONITOR, *args],
         cwd=cwd,
-        env=environment,
+        env=environment(**(env or {})),
         capture_output=True,
         text=True,
         timeout=120,

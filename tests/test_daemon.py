@@ -3,31 +3,28 @@ cleanly on SIGTERM and SIGINT."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.commands import MONITOR, environment
 from tests.localsite import LocalSite
 
-MONITOR = str(Path(sys.executable).parent / "monitor")
 pytestmark = pytest.mark.slow
 
 
 def start(config: Path) -> subprocess.Popen[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     return subprocess.Popen(
         [MONITOR, "--config", str(config), "run"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=environment,
+        env=environment(),
     )
 
 

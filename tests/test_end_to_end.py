@@ -7,9 +7,6 @@ tests/site/README.md); this test checks the database against it, then runs again
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 
 from monitor.storage.database import create_database_engine
+from tests.commands import run_monitor
 from tests.localsite import LocalSite
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "tests" / "site"
 EXPECTATIONS: dict[str, Any] = json.loads((SITE / "expectations.json").read_text(encoding="utf-8"))
 FEED_TAGS = {"feeds/national.rss": ["cambodia", "national"], "feeds/autoblog.rss": ["autoblog"]}
-MONITOR = str(Path(sys.executable).parent / "monitor")
 
 
 def write_config(site: LocalSite, directory: Path, database_url: str | None = None) -> Path:
@@ -45,19 +42,8 @@ def write_config(site: LocalSite, directory: Path, database_url: str | None = No
     return path
 
 
-def run_once(config: Path) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    result = subprocess.run(
-        [MONITOR, "--config", str(config), "run-once"],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    return result
+def run_once(config: Path) -> str:
+    return run_monitor(config, "run-once", timeout=300)
 
 
 def summary(output: str) -> dict[str, int]:
@@ -200,7 +186,7 @@ def test_every_entry_has_its_outcome(ingested: Any) -> None:
 
 
 def test_summary_counts(ingested: Any) -> None:
-    numbers = summary(ingested["first"].stdout)
+    numbers = summary(ingested["first"])
     outcomes = Counter(item["outcome"].split(":")[0] for item in EXPECTATIONS["items"])
     assert numbers["feeds polled"] == len(EXPECTATIONS["feeds"])
     assert numbers["entries seen"] == len(EXPECTATIONS["items"])
@@ -213,7 +199,7 @@ def test_second_run_adds_nothing(ingested: Any) -> None:
     before, after = ingested["before"], ingested["after"]
     for table in ("articles", "article_tags", "duplicates"):
         assert after[table] == before[table], table
-    numbers = summary(ingested["second"].stdout)
+    numbers = summary(ingested["second"])
     assert numbers["stored"] == 0 and numbers["duplicates"] == 0
     # Only the broken link is tried again (up to fetch.max_attempts).
     assert numbers["failed"] == sum(1 for i in EXPECTATIONS["items"] if i["outcome"] == "failed")
