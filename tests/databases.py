@@ -100,3 +100,17 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def store(engine: sa.Engine) -> Store:
     return Store(engine)
+
+
+def scalar(url: str, sql: str) -> int:
+    """One integer from `sql` on the database at `url`; 0 before the database or its
+    tables exist (a daemon under test may not have migrated it yet) or when NULL."""
+    engine = create_database_engine(url)
+    try:
+        with engine.connect() as connection:
+            value = connection.execute(sa.text(sql)).scalar()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return 0
+    finally:
+        engine.dispose()
+    return int(value) if value is not None else 0

@@ -4,7 +4,6 @@ cleanly on SIGTERM and SIGINT."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.commands import MONITOR, environment
+from tests.databases import scalar
 from tests.localsite import LocalSite
 
 pytestmark = pytest.mark.slow
@@ -37,17 +37,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
     raise AssertionError("condition not met in time")
 
 
-def count(database: Path, sql: str) -> int:
-    if not database.exists():
-        return 0
-    try:
-        with sqlite3.connect(database) as connection:
-            value = connection.execute(sql).fetchone()[0]
-            return int(value) if value is not None else 0  # no rows yet
-    except sqlite3.OperationalError:  # not migrated yet
-        return 0
-
-
 def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, float]:
     began = time.monotonic()
     process.send_signal(signum)
@@ -57,18 +46,17 @@ def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, float]:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_daemon_polls_on_schedule_and_stops_on_signal(
-    site: LocalSite, tmp_path: Path, signum: int
+    site: LocalSite, tmp_path: Path, database_url: str, signum: int
 ) -> None:
-    database = tmp_path / "monitor.db"
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{database}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n[http]\nport = 0\n'
+        f'[database]\nurl = "{database_url}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n[http]\nport = 0\n'
         f'[[feeds]]\nname = "wire"\nurl = "{site.url("/feeds/wire.atom")}"\ninterval = "1s"\n',
         encoding="utf-8",
     )
     process = start(config)
     try:
-        wait_for(lambda: count(database, "SELECT count(*) FROM articles") == 4)
+        wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 4)
         # The schedule goes on: the feed is polled again (answered 304 by the site).
         polls = site.hits("/feeds/wire.atom")
         wait_for(lambda: site.hits("/feeds/wire.atom") >= polls + 2, timeout=20)
@@ -78,13 +66,13 @@ def test_daemon_polls_on_schedule_and_stops_on_signal(
     assert seconds < 10
     assert "daemon stopped" in stderr
     assert "Traceback" not in stderr
-    assert count(database, "SELECT count(*) FROM entries WHERE outcome = 'pending'") == 0
+    assert scalar(database_url, "SELECT count(*) FROM entries WHERE outcome = 'pending'") == 0
 
 
-def test_daemon_keeps_running_when_feeds_fail(tmp_path: Path) -> None:
+def test_daemon_keeps_running_when_feeds_fail(tmp_path: Path, database_url: str) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "monitor.db"}"\n'
+        f'[database]\nurl = "{database_url}"\n'
         '[fetch]\nallow_private_addresses = true\nper_host_delay = 0\ntimeout = "2s"\n[http]\nport = 0\n'
         '[[feeds]]\nname = "down"\nurl = "http://127.0.0.1:9/feed.rss"\ninterval = "1s"\n'
         '[[feeds]]\nname = "nowhere"\nurl = "http://monitor-test.invalid/feed.rss"\ninterval = "1s"\n',
@@ -93,9 +81,7 @@ def test_daemon_keeps_running_when_feeds_fail(tmp_path: Path) -> None:
     process = start(config)
     try:
         wait_for(
-            lambda: (
-                count(tmp_path / "monitor.db", "SELECT min(consecutive_failures) FROM feeds") >= 3
-            ),
+            lambda: scalar(database_url, "SELECT min(consecutive_failures) FROM feeds") >= 3,
             timeout=30,
         )
         assert process.poll() is None

@@ -62,15 +62,15 @@ def test_models_match_migrations(database_url: str) -> None:
     engine.dispose()
 
 
-def test_upgrade_is_idempotent_and_keeps_data(sqlite_url: str) -> None:
-    engine = create_database_engine(sqlite_url)
+def test_upgrade_is_idempotent_and_keeps_data(database_url: str) -> None:
+    engine = create_database_engine(database_url)
     upgrade_database(engine)
     with engine.begin() as connection:
         connection.execute(
             sa.text(
                 "INSERT INTO feeds (url, name, enabled, interval_seconds,"
                 " consecutive_failures, created_at)"
-                " VALUES ('http://x/', 'x', 1, 60, 0, '2024-01-01 00:00:00')"
+                " VALUES ('http://x/', 'x', TRUE, 60, 0, '2024-01-01 00:00:00')"
             )
         )
     upgrade_database(engine)
@@ -88,8 +88,8 @@ def test_sqlite_pragmas(sqlite_url: str) -> None:
     engine.dispose()
 
 
-def test_alembic_command_line_from_a_checkout(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+def test_alembic_command_line_from_a_checkout(database_url: str) -> None:
+    url = database_url
     alembic = [sys.executable, "-m", "alembic", "-x", f"url={url}"]
     for arguments in (["upgrade", "head"], ["check"], ["downgrade", "base"], ["upgrade", "head"]):
         result = subprocess.run(

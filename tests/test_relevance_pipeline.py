@@ -156,11 +156,13 @@ def test_retag_changes_exactly_the_edited_rule_and_is_idempotent(
     assert feed_tags == 2
 
 
-def test_explain_and_retag_from_the_command_line(site: LocalSite, tmp_path: Path) -> None:
+def test_explain_and_retag_from_the_command_line(
+    site: LocalSite, tmp_path: Path, database_url: str
+) -> None:
     serve(site)
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "m.db"}"\n'
+        f'[database]\nurl = "{database_url}"\n'
         "[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
         '[topic]\nall = [["cambodia", "phnom penh", "sihanoukville"], ["human trafficking"]]\n'
         '[[tags]]\nname = "place:sihanoukville"\nany = ["sihanoukville"]\n'
