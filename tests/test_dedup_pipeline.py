@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -217,60 +216,3 @@ def test_the_khmer_pair_and_the_seed_pair_are_one_story_each(ingested: Any) -> N
     seed = story_of("a-seed-original-ncct-un")
     assert "seed-repost" in seed  # the real spun, ad-wrapped repost
     assert "a-followup-ncct-un-joint-report-2024-03" not in seed
-
-
-def test_index_agrees_with_the_database_after_a_kill(tmp_path: Path) -> None:
-    """SIGKILL in the middle of a run, then a run to completion: no half-written story,
-    and the index holds exactly the kept articles."""
-    documents = build_documents(chosen_stories())
-    root = tmp_path / "site"
-    manifest = write_site(documents, root, feeds=3, order_seed="chronological")
-    feeds = write_feeds(documents, manifest, root, count=3, order_seed=5, directory="shuffled")
-    database_url = f"sqlite:///{tmp_path / 'monitor.db'}"
-    engine = create_database_engine(database_url)
-
-    def consistent() -> None:
-        with engine.connect() as connection:
-            one = connection.execute(
-                sa.text(
-                    "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM article_signatures),"
-                    " (SELECT count(*) FROM lsh_buckets WHERE article_id NOT IN"
-                    "  (SELECT id FROM articles)),"
-                    " (SELECT count(*) FROM entries WHERE outcome IN ('stored', 'duplicate')"
-                    "  AND article_id IS NULL)"
-                )
-            ).one()
-        articles, signatures, orphan_buckets, unlinked = one
-        assert articles == signatures and orphan_buckets == 0 and unlinked == 0
-
-    with LocalSite(root) as site:
-        config = tmp_path / "config.toml"
-        config.write_text(
-            f"[database]\nurl = {json.dumps(database_url)}\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
-            + "".join(f'[[feeds]]\nname = "{feed}"\nurl = "{site.url(feed)}"\n' for feed in feeds),
-            encoding="utf-8",
-        )
-        run_monitor(config, "db", "upgrade")
-        process = subprocess.Popen(
-            [MONITOR, "--config", str(config), "run-once"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=environment(),
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # kill it once it has stored some stories
-            with engine.connect() as connection:
-                if (
-                    connection.execute(sa.text("SELECT count(*) FROM articles")).scalar() or 0
-                ) >= 5:
-                    break
-            time.sleep(0.05)
-        process.kill()
-        process.wait()
-        consistent()
-        run_monitor(config, "--log-level", "WARNING", "run-once")
-    consistent()
-    score = score_database(database_url, manifest)
-    engine.dispose()
-    assert score.false_merges == () and score.failures == ()
-    assert score.recall == 1.0
