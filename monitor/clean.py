@@ -30,12 +30,15 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
     normalized = unicodedata.normalize("NFC", text)
     if AD_MARKER.search(normalized):
         removed.append("ad_markers")
-        normalized = AD_MARKER.sub(" ", normalized)
+        # Until none is left: removing "[ad_1]" from "[[ad_1]ad_2]" leaves a marker.
+        while AD_MARKER.search(normalized):
+            normalized = AD_MARKER.sub(" ", normalized)
     paragraphs = [" ".join(line.split()) for line in normalized.splitlines()]
     paragraphs = [paragraph for paragraph in paragraphs if paragraph]
+    # Repeats first: dropping a repeated last paragraph can leave a "Source link" last.
+    paragraphs, repeated = _drop_exact_repeats(paragraphs)
     paragraphs, trailing = _drop_trailing_boilerplate(paragraphs)
     removed.extend(trailing)
-    paragraphs, repeated = _drop_exact_repeats(paragraphs)
     if repeated:
         removed.append("repeated_paragraphs")
     return "\n".join(paragraphs), tuple(removed)

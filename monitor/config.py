@@ -7,10 +7,12 @@ each wrong key as a path (`feeds[3].interval`) and what is wrong with it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,8 +29,11 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from monitor import __version__
+from monitor.addresses import parse_allowlist_entry
 from monitor.errors import ConfigError, FetchError
 from monitor.urls import canonical_url
 
@@ -37,6 +42,9 @@ DATABASE_URL_ENV = "MONITOR_DATABASE_URL"
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# The longest duration accepted: every interval and deadline stays far inside the range of
+# a datetime, and no sensible setting comes near it.
+MAX_DURATION = 365 * 86400.0
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _SIZE_UNITS = {
     "": 1,
@@ -63,7 +71,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError('expected a duration such as "45s", "15m" or "2h", not a boolean')
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer too large for a float
+            seconds = math.inf if value > 0 else -math.inf
     elif isinstance(value, str):
         text = value.strip().lower()
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
@@ -80,18 +91,24 @@ def parse_duration(value: object) -> float:
             )
     else:
         raise ValueError(f'expected a duration such as "15m", got {type(value).__name__}')
-    if seconds <= 0:
+    if math.isnan(seconds) or seconds <= 0:
         raise ValueError(f"duration {value!r} must be greater than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError(f'duration {value!r} is too long: at most 365 days ("365d")')
     return seconds
 
 
 def format_duration(seconds: float) -> str:
-    """The shortest of "90s", "15m", "2h", "1d" that says `seconds` exactly."""
+    """The shortest of "90s", "15m", "2h", "1d" that says `seconds` exactly (else the
+    seconds with as many decimals as it takes: "0.25s", "100000.5s")."""
     for unit in ("d", "h", "m", "s"):
         size = _DURATION_UNITS[unit]
-        if seconds >= size and (seconds / size).is_integer():
-            return f"{int(seconds / size)}{unit}"
-    return f"{seconds:g}s"
+        count = seconds / size
+        if seconds >= size and count.is_integer() and count * size == seconds:
+            return f"{int(count)}{unit}"
+    # repr() is the shortest text that reads back as the same float; Decimal spells it
+    # without an exponent, which parse_duration would not read.
+    return f"{Decimal(repr(float(seconds))):f}s"
 
 
 def parse_size(value: object) -> int:
@@ -106,7 +123,10 @@ def parse_size(value: object) -> int:
             raise ValueError(
                 f"invalid size {value!r}: unknown unit {unit!r} (use B, KB, MB, KiB, MiB…)"
             )
-        size = int(float(number) * _SIZE_UNITS[unit])
+        amount = float(number) * _SIZE_UNITS[unit]
+        if not math.isfinite(amount):
+            raise ValueError(f"invalid size {value!r}: too large")
+        size = int(amount)
     else:
         raise ValueError(f'invalid size {value!r}: write a number of bytes or e.g. "10MB"')
     if size <= 0:
@@ -141,6 +161,24 @@ class DatabaseSettings(_Section):
 
     url: str = Field(default="sqlite:///data/monitor.db", min_length=1)
 
+    @field_validator("url")
+    @classmethod
+    def _url_is_a_database_url(cls, value: str) -> str:
+        # The message never quotes the URL: it may hold a password.
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError) as exc:
+            problem = "bad port" if "int()" in str(exc) else "not a database URL"
+            raise ValueError(
+                f"{problem}: expected e.g. sqlite:///data/monitor.db or"
+                " postgresql://user:password@host:5432/database"
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql"
+            )
+        return value
+
 
 class FetchSettings(_Section):
     """How feeds and pages are fetched."""
@@ -152,6 +190,7 @@ class FetchSettings(_Section):
     timeout: Duration = 20.0
     total_timeout: Duration = 60.0
     allow_private_addresses: StrictBool = False
+    private_allowlist: tuple[str, ...] = ()
     max_redirects: StrictInt = Field(default=5, ge=0, le=30)
     max_response_size: Size = 10 * 1024 * 1024
     max_attempts: StrictInt = Field(default=3, ge=1, le=100)
@@ -162,6 +201,28 @@ class FetchSettings(_Section):
     max_backoff: Duration = 6 * 3600.0
     revalidate_after: Duration = 24 * 3600.0
     robots_txt: StrictBool = True
+
+    @field_validator("private_allowlist")
+    @classmethod
+    def _allowlist_is_networks(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in entries:
+            parse_allowlist_entry(entry)
+        return entries
+
+
+class ProcessingSettings(_Section):
+    """How the CPU-heavy work (text extraction, near-duplicate features) is spread."""
+
+    # Worker processes: "auto" is one per available core when there are two or more,
+    # else none; 0 does the work in the polling threads.
+    workers: StrictInt | Literal["auto"] = "auto"
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_in_range(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and not 0 <= value <= 64:
+            raise ValueError('expected a number of worker processes from 0 to 64, or "auto"')
+        return value
 
 
 class HttpSettings(_Section):
@@ -175,7 +236,7 @@ class HealthSettings(_Section):
     """When a feed counts as stale."""
 
     # Stale: no new entry for this many of the feed's usual gaps between new entries.
-    stale_after_gaps: float = Field(default=4.0, gt=0)
+    stale_after_gaps: float = Field(default=4.0, gt=0, le=1000, allow_inf_nan=False)
     # …and never before this long.
     stale_minimum: Duration = 6 * 3600.0
 
@@ -268,6 +329,7 @@ class Settings(_Section):
 
     database: DatabaseSettings = DatabaseSettings()
     fetch: FetchSettings = FetchSettings()
+    processing: ProcessingSettings = ProcessingSettings()
     http: HttpSettings = HttpSettings()
     health: HealthSettings = HealthSettings()
     topic: TopicSettings = TopicSettings()
@@ -302,12 +364,14 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settin
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     return settings_from_document(document, source=str(path), environ=environ)
 
 
 ENV_PREFIX = "MONITOR_"
 # Sections an environment variable may set a key of (lists of tables come only from files).
-_ENV_SECTIONS = ("database", "fetch", "http", "health")
+_ENV_SECTIONS = ("database", "fetch", "processing", "http", "health")
 
 
 def apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -337,7 +401,7 @@ def apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> d
 def _env_value(raw: str) -> Any:
     try:
         return tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return raw
 
 
@@ -365,15 +429,32 @@ def _report(source: str, problems: list[str]) -> str:
     return f"{source}: {len(problems)} problems\n{lines}"
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def key_path(location: tuple[int | str, ...]) -> str:
-    """("feeds", 3, "interval") -> "feeds[3].interval"."""
+    """("feeds", 3, "interval") -> "feeds[3].interval"; a key that is not a bare TOML
+    key is quoted as in TOML (`fetch."time out"`), so a message stays on one line."""
     path = ""
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else part
+            key = part if _BARE_KEY.fullmatch(part) else _quoted_key(part)
+            path += f".{key}" if path else key
     return path or "(top level)"
+
+
+def _quoted_key(key: str) -> str:
+    """A TOML quoted key, with what does not print (newlines, bidi controls) escaped."""
+    escaped = (char if char.isprintable() and char not in '"\\' else _escape(char) for char in key)
+    return f'"{"".join(escaped)}"'
+
+
+def _escape(char: str) -> str:
+    if char in '"\\':
+        return f"\\{char}"
+    return f"\\u{ord(char):04X}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08X}"
 
 
 def _feed_label(location: tuple[int | str, ...], document: dict[str, Any]) -> str:

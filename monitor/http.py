@@ -8,17 +8,19 @@ short `reason` (`http_404`, `timeout`, `too_large`, `blocked_address`…).
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.robotparser import RobotFileParser
 
+import httpcore
 import httpx
 
+from monitor.addresses import AddressPolicy
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.health import parse_retry_after
@@ -30,50 +32,100 @@ FEED_ACCEPT = (
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 PAGE_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml")
+# Media types that are never a feed, whatever the server or the feed's author meant:
+# refused before a parser sees them.
+NOT_FEED_PREFIXES = ("image/", "audio/", "video/", "font/", "model/", "multipart/")
+NOT_FEED_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/zip",
+        "application/gzip",
+        "application/x-tar",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/x-shockwave-flash",
+    }
+)
+# Only encodings we decode ourselves, with the output bounded as it is produced.
+ACCEPT_ENCODING = "gzip, deflate"
+_DECODE_STEP = 64 * 1024
 
 
 def build_client(settings: FetchSettings) -> httpx.Client:
-    """The one HTTP client a process uses for feeds and pages."""
-    hooks = [] if settings.allow_private_addresses else [address_guard()]
+    """The one HTTP client a process uses for feeds and pages.
+
+    Unless `allow_private_addresses` is set, every connection goes through the address
+    guard: the host name is resolved once, every address it gives is checked, and the
+    connection is made to a checked address (so a name that changes its answer between
+    a check and the connection cannot slip through). Environment proxies are not used.
+    """
+    transport = httpx.HTTPTransport(trust_env=False)
+    if not settings.allow_private_addresses:
+        # httpx has no public hook for the network backend: give its transport a pool
+        # built on ours (the same pool httpx builds, with our backend).
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            network_backend=GuardedBackend(AddressPolicy.from_settings(settings.private_allowlist)),
+        )
     return httpx.Client(
-        headers={"User-Agent": settings.user_agent},
+        headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         timeout=httpx.Timeout(settings.timeout),
         follow_redirects=True,
         max_redirects=settings.max_redirects,
-        event_hooks={"request": hooks},
+        transport=transport,
+        trust_env=False,
     )
 
 
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+class GuardedBackend(httpcore.SyncBackend):
+    """Connects only to addresses the policy permits: the check is on the address
+    actually connected to, for every connection, so for every redirect hop too."""
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self.policy = policy
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = resolve(host, port)
+        for address in addresses:
+            if not self.policy.permits(address, port):
+                raise FetchError(
+                    f"refused {host}:{port}: it resolves to the non-public address {address}"
+                    " (set fetch.allow_private_addresses, or list it in"
+                    " fetch.private_allowlist, to allow it)",
+                    reason="blocked_address",
+                )
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as error:
+                failure = error
+        assert failure is not None  # resolve() never returns an empty list
+        raise failure
 
 
-def address_guard(exempt_hosts: frozenset[str] = frozenset()) -> Callable[[httpx.Request], None]:
-    """A request hook refusing hosts that resolve to a non-public address (every hop)."""
-
-    def refuse_private_addresses(request: httpx.Request) -> None:
-        if request.url.host not in exempt_hosts:
-            _check_host(request)
-
-    return refuse_private_addresses
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
 
 
-def _check_host(request: httpx.Request) -> None:
-    host = request.url.host
+def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` has, in the resolver's order."""
     try:
-        infos = socket.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(f"cannot resolve {host}: {exc}", reason="dns_error") from None
-    for *_, sockaddr in infos:
-        if not is_public_address(str(sockaddr[0])):
-            raise FetchError(
-                f"refused {request.url}: {host} resolves to the non-public address {sockaddr[0]}"
-                " (set fetch.allow_private_addresses to allow it)",
-                reason="blocked_address",
-            )
+    addresses = list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
+    if not addresses:
+        raise FetchError(f"cannot resolve {host}: no address", reason="dns_error")
+    return addresses
 
 
 Getter = Callable[..., tuple[httpx.Response, bytes]]
@@ -111,6 +163,13 @@ def fetch_feed(
             reason=f"http_{response.status_code}",
             status=response.status_code,
         )
+    media_type = _media_type(response)
+    if response.status_code == 200 and (
+        media_type in NOT_FEED_TYPES or media_type.startswith(NOT_FEED_PREFIXES)
+    ):
+        raise FetchError(
+            f"{url}: not a feed (Content-Type {media_type})", reason="unsupported_content"
+        )
     return FeedResponse(
         url=str(response.url),
         status=response.status_code,
@@ -137,7 +196,7 @@ def fetch_page(
             status=response.status_code,
         )
     content_type = response.headers.get("content-type")
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    media_type = _media_type(response)
     if media_type and media_type not in PAGE_CONTENT_TYPES:
         raise FetchError(
             f"{url}: not a web page (Content-Type {media_type})", reason="unsupported_content"
@@ -150,6 +209,11 @@ def fetch_page(
         body=body,
         fetched_at=datetime.now(UTC),
     )
+
+
+def _media_type(response: httpx.Response) -> str:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _status_message(response: httpx.Response) -> str:
@@ -173,7 +237,7 @@ def _get(
                 raise _too_large(url, max_size)
             chunks: list[bytes] = []
             received = 0
-            for chunk in response.iter_bytes():
+            for chunk in _decoded(url, response):
                 received += len(chunk)
                 if received > max_size:
                     raise _too_large(url, max_size)
@@ -193,6 +257,78 @@ def _get(
         raise FetchError(f"{url}: undecodable body: {exc}", reason="bad_encoding") from None
     except httpx.HTTPError as exc:
         raise FetchError(f"{url}: {type(exc).__name__}: {exc}", reason="network_error") from None
+
+
+def _decoded(url: str, response: httpx.Response) -> Iterator[bytes]:
+    """The body as it arrives, decompressed here rather than by httpx so that no step
+    produces more than `_DECODE_STEP` bytes from however small a compressed input: a
+    gzip bomb is cut off at the size limit like any other large body."""
+    codings = [
+        coding.strip().lower()
+        for coding in response.headers.get("content-encoding", "").split(",")
+        if coding.strip() and coding.strip().lower() != "identity"
+    ]
+    if not codings:
+        yield from response.iter_raw()
+        return
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise FetchError(
+            f"{url}: unsupported Content-Encoding {', '.join(codings)}", reason="bad_encoding"
+        )
+    decoder = _Inflater(gzip=codings[0] != "deflate")
+    for raw in response.iter_raw():
+        yield from decoder.feed(raw)
+    yield from decoder.finish()
+
+
+class _Inflater:
+    """gzip (several members too) or deflate (zlib-wrapped or raw), in bounded steps."""
+
+    def __init__(self, *, gzip: bool) -> None:
+        self._gzip = gzip
+        self._inflater: zlib._Decompress | None = (
+            zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        )
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        try:
+            while data:
+                if self._inflater is None:
+                    # Some servers send raw deflate as "deflate": a zlib header tells.
+                    wrapped = (
+                        len(data) > 1
+                        and data[0] & 0x0F == 8
+                        and (data[0] * 256 + data[1]) % 31 == 0
+                    )
+                    self._inflater = zlib.decompressobj(
+                        zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS
+                    )
+                output = self._inflater.decompress(data, _DECODE_STEP)
+                if output:
+                    yield output
+                if self._inflater.eof:
+                    data = self._inflater.unused_data
+                    if not (self._gzip and data.startswith(b"\x1f\x8b")):
+                        return  # what follows the end of the stream is ignored
+                    self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # next member
+                    continue
+                data = self._inflater.unconsumed_tail
+                if not data and len(output) == _DECODE_STEP:  # more output may be pending
+                    while pending := self._inflater.decompress(b"", _DECODE_STEP):
+                        yield pending
+        except zlib.error as exc:
+            raise FetchError(f"undecodable compressed body: {exc}", reason="bad_encoding") from None
+
+    def finish(self) -> Iterator[bytes]:
+        if self._inflater is None:
+            return
+        try:
+            while pending := self._inflater.flush(_DECODE_STEP):
+                yield pending
+                if len(pending) < _DECODE_STEP:
+                    return
+        except zlib.error as exc:
+            raise FetchError(f"undecodable compressed body: {exc}", reason="bad_encoding") from None
 
 
 def _too_large(url: str, max_size: int) -> FetchError:

@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,8 +56,9 @@ class SiteRequest:
     headers: dict[str, str]
 
 
-Response = tuple[int, Mapping[str, str], bytes]
-"""What a route handler returns: status, headers, body."""
+Response = tuple[int, Mapping[str, str], bytes | Iterable[bytes]]
+"""What a route handler returns: status, headers, body. A body given as an iterable of
+chunks is streamed with no Content-Length (unless given) until the client hangs up."""
 
 Handler = Callable[[SiteRequest], Response]
 
@@ -206,6 +207,9 @@ def _make_handler_class(site: LocalSite) -> type[BaseHTTPRequestHandler]:
     class _RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "LocalSite/1"
+        # Headers and body go out in two writes; with Nagle's algorithm the body waits
+        # for the client's delayed ACK (40 ms a response on Linux keep-alive connections).
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._answer(send_body=True)
@@ -232,11 +236,24 @@ def _make_handler_class(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             names = {name.lower() for name in reply_headers}
             for name, value in reply_headers.items():
                 self.send_header(name, value)
+            if not isinstance(body, bytes):
+                self._stream(body if send_body else ())
+                return
             if "content-length" not in names:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if send_body and status not in (204, 304) and status >= 200:
                 self.wfile.write(body)
+
+        def _stream(self, chunks: Iterable[bytes]) -> None:
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+            except OSError:
+                pass  # the client had enough
 
         def log_message(self, format: str, *args: Any) -> None:
             """Stay quiet: tests read `LocalSite.requests` instead of a log."""

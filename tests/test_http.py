@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
+import socket
 import time
+import tracemalloc
+import zlib
 
 import pytest
 
+from monitor.addresses import is_public_address
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
-from monitor.http import address_guard, build_client, fetch_feed, fetch_page, is_public_address
+from monitor.http import build_client, fetch_feed, fetch_page
 from tests.localsite import LocalSite, SiteRequest
 
 LOCAL = FetchSettings(
@@ -82,17 +87,158 @@ def test_private_addresses_refused_by_default(site: LocalSite) -> None:
     assert site.requests == []
 
 
+def guarded(site: LocalSite, **changes: object) -> FetchSettings:
+    """The default guard, with only the local test site's own port allowed."""
+    port = site.base_url.rsplit(":", 1)[1]
+    return FetchSettings(private_allowlist=(f"127.0.0.1:{port}",), timeout=2).model_copy(
+        update=changes
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://[::ffff:127.0.0.1]:{port}/page",
+        "http://0.0.0.0:{port}/page",
+        "http://localhost:1/",
+        "http://224.0.0.1/",
+        "http://[fe80::1]/",
+    ],
+)
+def test_non_public_targets_are_refused(site: LocalSite, target: str) -> None:
+    port = site.base_url.rsplit(":", 1)[1]
+    with build_client(guarded(site)) as client, pytest.raises(FetchError) as caught:
+        fetch_page(client, target.format(port=port), max_size=10_000)
+    assert caught.value.reason == "blocked_address", caught.value
+    assert site.requests == []
+
+
+def test_the_allowlist_admits_one_port_only(site: LocalSite) -> None:
+    site.route("/page", lambda _: html())
+    with build_client(guarded(site)) as client:
+        assert fetch_page(client, site.url("/page"), max_size=10_000).status == 200
+
+
 def test_redirect_to_a_private_address_is_refused(site: LocalSite) -> None:
-    # The first hop is allowed here only because the test server is local; the guard
-    # sees every hop, so a redirect into 169.254.x is refused before connecting.
+    # The first hop is allowed (the operator listed it); the guard sees every hop.
     site.route(
         "/hop", lambda _: (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b"")
     )
-    with build_client(LOCAL) as client:
-        client.event_hooks["request"] = [address_guard(exempt_hosts=frozenset({"127.0.0.1"}))]
-        with pytest.raises(FetchError) as caught:
-            fetch_page(client, site.url("/hop"), max_size=10_000)
+    with build_client(guarded(site)) as client, pytest.raises(FetchError) as caught:
+        fetch_page(client, site.url("/hop"), max_size=10_000)
     assert caught.value.reason == "blocked_address"
+    assert [path for _, path, _ in site.requests] == ["/hop"]
+
+
+def test_the_address_checked_is_the_address_connected_to(
+    site: LocalSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that answers a public address, then a private one. The guard
+    resolves once per connection and connects to the address it checked."""
+    answers = iter(["93.184.216.34", "127.0.0.1"])
+    real = socket.getaddrinfo
+
+    def rebinding(host: str, port: object, *args: object, **kwargs: object) -> object:
+        if host == "rebind.example":
+            address = next(answers)
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    url = f"http://rebind.example:{site.base_url.rsplit(':', 1)[1]}/page"
+    with build_client(FetchSettings(timeout=0.5)) as client:
+        with pytest.raises(FetchError) as first:
+            fetch_page(client, url, max_size=10_000)  # public: connects there (unreachable)
+        assert first.value.reason in ("network_error", "timeout")
+        with pytest.raises(FetchError) as second:
+            fetch_page(client, url, max_size=10_000)  # now private: refused
+        assert second.value.reason == "blocked_address"
+    assert site.requests == []  # never reached the private address
+
+
+def test_allowlist_entries_are_checked() -> None:
+    with pytest.raises(ValueError, match="host names are not accepted"):
+        FetchSettings(private_allowlist=("intranet.example",))
+    with pytest.raises(ValueError, match="port"):
+        FetchSettings(private_allowlist=("10.0.0.1:http",))
+    assert FetchSettings(private_allowlist=("10.0.0.0/8", "[fd00::1]:8080")).private_allowlist
+
+
+def gzip_bytes(size: int, *, members: int = 1) -> bytes:
+    """`size` zero bytes, gzip-compressed (1 GB of zeros is about 1 MB)."""
+    out = b""
+    for _ in range(members):
+        compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        block = bytes(1024 * 1024)
+        parts = [compressor.compress(block) for _ in range(size // len(block))]
+        out += b"".join(parts) + compressor.flush()
+    return out
+
+
+def test_a_gzip_bomb_is_cut_off_at_the_size_limit_in_bounded_memory(site: LocalSite) -> None:
+    bomb = gzip_bytes(512 * 1024 * 1024)  # 512 MiB of zeros in about 500 KB
+    site.route(
+        "/bomb",
+        lambda _: (200, {"Content-Type": "text/html", "Content-Encoding": "gzip"}, bomb),
+    )
+    tracemalloc.start()
+    try:
+        with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
+            fetch_page(client, site.url("/bomb"), max_size=1_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.reason == "too_large"
+    assert peak < 8_000_000  # the size limit and a decoding step, not 512 MiB
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(b"<p>first</p>") + gzip.compress(b"<p>second</p>")),
+        ("deflate", zlib.compress(b"<p>first</p><p>second</p>")),
+        ("deflate", zlib.compress(b"<p>first</p><p>second</p>")[2:-4]),  # raw deflate
+        ("identity", b"<p>first</p><p>second</p>"),
+    ],
+    ids=["gzip-two-members", "zlib", "raw-deflate", "identity"],
+)
+def test_compressed_bodies_are_decoded(site: LocalSite, encoding: str, body: bytes) -> None:
+    site.route(
+        "/c", lambda _: (200, {"Content-Type": "text/html", "Content-Encoding": encoding}, body)
+    )
+    with build_client(LOCAL) as client:
+        page = fetch_page(client, site.url("/c"), max_size=10_000)
+    assert page.body == b"<p>first</p><p>second</p>"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip, gzip", gzip.compress(gzip.compress(b"x"))),  # a bomb squared, if decoded
+        ("br", b"\x0b\x00\x80hello\x03"),
+        ("gzip", b"\x1f\x8bnot really gzip"),
+    ],
+)
+def test_unsupported_or_broken_encodings_are_recorded(
+    site: LocalSite, encoding: str, body: bytes
+) -> None:
+    site.route(
+        "/c", lambda _: (200, {"Content-Type": "text/html", "Content-Encoding": encoding}, body)
+    )
+    with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
+        fetch_page(client, site.url("/c"), max_size=10_000)
+    assert caught.value.reason == "bad_encoding"
+
+
+def test_a_feed_that_is_an_image_is_refused_before_parsing(site: LocalSite) -> None:
+    site.route("/feed", lambda _: (200, {"Content-Type": "image/png"}, b"\x89PNG\r\n"))
+    with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
+        fetch_feed(client, site.url("/feed"), max_size=10_000)
+    assert caught.value.reason == "unsupported_content"
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ def normalize_database_url(url: str) -> URL:
     """Parse a database URL as an operator writes it; `postgresql://` means psycopg 3."""
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise DatabaseError(f"invalid database URL {mask_url(url)!r}: {exc}") from None
+    except (sa.exc.ArgumentError, ValueError):
+        raise DatabaseError(f"invalid database URL {mask_url(url)!r}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -39,7 +39,7 @@ def mask_url(url: str | URL) -> str:
     """The URL with any password replaced by ***."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return "<unparseable database URL>"
     return parsed.render_as_string(hide_password=True)
 
