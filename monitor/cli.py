@@ -24,7 +24,7 @@ import tomli_w
 from sqlalchemy import Engine
 
 from monitor import __version__
-from monitor.clean import clean_article
+from monitor.analysis import analyse
 from monitor.config import (
     CONFIG_ENV,
     Settings,
@@ -36,7 +36,6 @@ from monitor.config import (
 from monitor.daemon import Daemon
 from monitor.errors import ConfigError, DatabaseError, MonitorError
 from monitor.export import ExportFilter, ExportFormat, export
-from monitor.extract import extract_article
 from monitor.http import build_client, fetch_page
 from monitor.logs import LogFormat, configure_logging
 from monitor.observability import HttpEndpoint, Metrics
@@ -412,7 +411,7 @@ def explain(context: _Context, url: str) -> None:
         with build_client(settings.fetch) as client:
             page = fetch_page(client, canonical, max_size=settings.fetch.max_response_size)
         entry = FeedEntry(link=canonical, url=canonical)
-        cleaned = clean_article(extract_article(page, entry))
+        cleaned = analyse(page, entry).cleaned
         title, text = cleaned.article.title, cleaned.text
     matches = rules.match(title, text)
     verdict = rules.topic(matches)

@@ -22,6 +22,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.analysis import Analyser
 from monitor.config import FeedSettings, Settings, load_settings
 from monitor.errors import ConfigError
 from monitor.http import Fetcher
@@ -74,12 +75,14 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.fetcher = Fetcher(settings.fetch)
+        self.analyser = Analyser(settings.processing.workers)
         self.pipeline = Pipeline(
             store,
             self.fetcher,
             rules=RuleSet.from_settings(settings),
             stop=stop,
             metrics=self.metrics,
+            analyser=self.analyser,
         )
         self._feed_ids: dict[str, int] = {}
         self._scheduled: dict[str, FeedSettings] = {}
@@ -206,7 +209,7 @@ class Daemon:
             log.error("configuration not reloaded, the previous one keeps running: %s", error)
             self.metrics.reloads.labels(result="rejected").inc()
             return False
-        for changed in ("database", "http"):
+        for changed in ("database", "http", "processing"):
             if getattr(settings, changed) != getattr(self.settings, changed):
                 log.warning("[%s] changed: it takes effect at the next restart", changed)
         if settings.fetch.max_concurrent_polls != self.settings.fetch.max_concurrent_polls:
@@ -236,6 +239,7 @@ class Daemon:
         # Cutting the connections makes any fetch in hand fail at once; the pipeline
         # leaves its entry pending (nothing half-written) because a stop is set.
         self.fetcher.close()
+        self.analyser.close()
         log.info("daemon stopped")
 
     def _busy(self) -> bool:

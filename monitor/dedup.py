@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from monitor.records import Decision, DuplicateKind, TaggedArticle
+from monitor.records import CleanedArticle, Decision, DuplicateKind, TaggedArticle
 from monitor.repost import repost_signals
 from monitor.similarity import Comparison, Signer, TextFeatures, compare, text_features
 
@@ -65,17 +65,20 @@ class DedupInput:
     repost_signals: tuple[str, ...]
 
 
-def prepare(article: TaggedArticle, signer: Signer) -> DedupInput:
-    features = text_features(article.text)
+def prepare(article: TaggedArticle | CleanedArticle, signer: Signer) -> DedupInput:
+    """Everything about `article` the decision needs that does not depend on the index:
+    CPU work only, so it can run in an extraction worker."""
+    cleaned = article.cleaned if isinstance(article, TaggedArticle) else article
+    features = text_features(cleaned.text)
     skeleton_signature = signer.signature(features.skeleton)
     entities_signature = signer.signature(features.entities)
     return DedupInput(
-        fingerprint=text_fingerprint(article.text),
+        fingerprint=text_fingerprint(cleaned.text),
         features=features,
         skeleton_signature=skeleton_signature,
         entities_signature=entities_signature,
         buckets=bucket_keys(skeleton_signature, entities_signature),
-        repost_signals=repost_signals(article.cleaned),
+        repost_signals=repost_signals(cleaned),
     )
 
 

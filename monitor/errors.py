@@ -37,6 +37,17 @@ class StageError(MonitorError):
         if reason is not None:
             self.reason = reason
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised in an extraction worker and re-raised here: keep the keyword fields.
+        return (_rebuild, (type(self), str(self), self.__dict__))
+
+
+def _rebuild(kind: type[StageError], message: str, fields: dict[str, object]) -> StageError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, message)
+    error.__dict__.update(fields)
+    return error
+
 
 class FetchError(StageError):
     """Fetching a URL failed; `status` is the HTTP status when there was one, and

@@ -9,30 +9,30 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 import sqlalchemy as sa
 
-from monitor.clean import clean_article
+from monitor.analysis import Analyser, Analysis
 from monitor.config import FeedSettings, FetchSettings
-from monitor.dedup import prepare as prepare_dedup
 from monitor.errors import StageError
-from monitor.extract import extract_article
 from monitor.feeds import parse_feed
 from monitor.http import Fetcher
 from monitor.observability import Metrics
 from monitor.records import (
+    CleanedArticle,
     Decision,
     DuplicateKind,
     FeedEntry,
-    FetchedPage,
     Outcome,
     TaggedArticle,
 )
 from monitor.rules import RuleSet, TopicVerdict
-from monitor.similarity import Signer
 from monitor.storage.store import EntryClaim, Store
 from monitor.tagging import tag_article
 
@@ -66,17 +66,25 @@ class PollReport:
             self.off_topic += 1
 
 
-def prepare_article(
-    page: FetchedPage, entry: FeedEntry, feed: FeedSettings, rules: RuleSet
+def judge_article(
+    cleaned: CleanedArticle, entry: FeedEntry, feed: FeedSettings, rules: RuleSet
 ) -> tuple[TaggedArticle, TopicVerdict]:
-    """The pure middle of the chain: extract → clean → relevance and tags."""
-    cleaned = clean_article(extract_article(page, entry))
+    """Relevance and tags of a cleaned article (cheap: one pass of the rules' automaton)."""
     matches = rules.match(cleaned.article.title, cleaned.text)
     verdict = rules.topic(matches) if feed.filter else UNFILTERED
     tagged = tag_article(
         cleaned, feed_tags=feed.tags, categories=entry.categories, rule_tags=rules.tags(matches)
     )
     return tagged, verdict
+
+
+@dataclass(slots=True)
+class _InAnalysis:
+    """An entry whose page is fetched and being analysed in a worker."""
+
+    claim: EntryClaim
+    entry: FeedEntry
+    analysis: Future[Analysis]
 
 
 UNFILTERED = TopicVerdict(True, "the feed is not filtered (filter = false)")
@@ -93,15 +101,16 @@ class Pipeline:
         rules: RuleSet | None = None,
         stop: threading.Event | None = None,
         metrics: Metrics | None = None,
+        analyser: Analyser | None = None,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
+        self.analyser = analyser or Analyser(workers=0)
         self.metrics = metrics or Metrics()
         self._active = 0
         self._active_lock = threading.Lock()
         self.rules = rules or RuleSet()
         self.stop = stop or threading.Event()
-        self.signer = Signer()
 
     @property
     def settings(self) -> FetchSettings:
@@ -208,15 +217,19 @@ class Pipeline:
     def _process_new_entries(
         self, feed: FeedSettings, feed_id: int, entries: Iterable[FeedEntry], report: PollReport
     ) -> None:
-        for entry in entries:
-            if self.stop.is_set():
-                report.interrupted = True
-                return
-            claim = self.store.claim_entry(feed_id, entry, max_attempts=self.settings.max_attempts)
-            if claim is None:
-                continue
-            report.new_entries += claim.attempts == 0
-            self._process_counted(feed, feed_id, claim, entry, report)
+        def claimed() -> Iterable[tuple[EntryClaim, FeedEntry]]:
+            for entry in entries:
+                if self.stop.is_set():  # not even recorded: the next poll sees it as new
+                    report.interrupted = True
+                    return
+                claim = self.store.claim_entry(
+                    feed_id, entry, max_attempts=self.settings.max_attempts
+                )
+                if claim is not None:
+                    report.new_entries += claim.attempts == 0
+                    yield claim, entry
+
+        self._process_claims(feed, feed_id, claimed(), report)
 
     def _retry_unfinished_entries(
         self, feed: FeedSettings, feed_id: int, report: PollReport
@@ -224,37 +237,62 @@ class Pipeline:
         """Failed entries (and any a crash left pending) that dropped out of the poll above:
         the feed answered 304, or no longer lists them."""
         retries = self.store.retryable_entries(feed_id, max_attempts=self.settings.max_attempts)
-        for claim, entry in retries:
-            if self.stop.is_set():
-                report.interrupted = True
-                return
-            if claim.id not in report.processed:
-                self._process_counted(feed, feed_id, claim, entry, report)
+        self._process_claims(
+            feed,
+            feed_id,
+            ((claim, entry) for claim, entry in retries if claim.id not in report.processed),
+            report,
+        )
 
-    def _process_counted(
+    def _process_claims(
         self,
         feed: FeedSettings,
         feed_id: int,
-        claim: EntryClaim,
-        entry: FeedEntry,
+        claims: Iterable[tuple[EntryClaim, FeedEntry]],
         report: PollReport,
     ) -> None:
-        report.processed.add(claim.id)
-        report.count(self.process_entry(feed, feed_id, claim, entry))
+        """Fetch each entry's page in turn and hand it to the analyser; store the results
+        in the same order, keeping up to `analyser.window` pages in analysis meanwhile."""
+        in_analysis: deque[_InAnalysis] = deque()
+        for claim, entry in claims:
+            if self.stop.is_set():
+                report.interrupted = True
+                break
+            report.processed.add(claim.id)
+            started = self._settle(feed, claim, entry, partial(self._start, feed_id, claim, entry))
+            if isinstance(started, _InAnalysis):
+                in_analysis.append(started)
+            else:
+                self._count(started, report)
+            while len(in_analysis) >= self.analyser.window:
+                self._finish_counted(feed, feed_id, in_analysis.popleft(), report)
+        # Pages already in analysis are finished even on a stop: it takes a moment.
+        while in_analysis:
+            self._finish_counted(feed, feed_id, in_analysis.popleft(), report)
 
-    def process_entry(
-        self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry
-    ) -> Outcome:
-        """Take one claimed entry to its outcome; only database errors escape."""
-        outcome = self._outcome(feed, feed_id, claim, entry)
+    def _finish_counted(
+        self, feed: FeedSettings, feed_id: int, work: _InAnalysis, report: PollReport
+    ) -> None:
+        outcome = self._settle(
+            feed, work.claim, work.entry, partial(self._finish, feed, feed_id, work)
+        )
+        assert isinstance(outcome, Outcome)
+        self._count(outcome, report)
+
+    def _count(self, outcome: Outcome, report: PollReport) -> None:
         self.metrics.entries.labels(outcome=outcome).inc()
-        return outcome
+        report.count(outcome)
 
-    def _outcome(
-        self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry
-    ) -> Outcome:
+    def _settle(
+        self,
+        feed: FeedSettings,
+        claim: EntryClaim,
+        entry: FeedEntry,
+        step: Callable[[], Outcome | _InAnalysis],
+    ) -> Outcome | _InAnalysis:
+        """Run one step of an entry's chain; a stage's failure becomes its recorded outcome."""
         try:
-            return self._process(feed, feed_id, claim, entry)
+            return step()
         except StageError as error:
             if self.stop.is_set():
                 # Cut off by a stop: not the page's fault; the next run takes it up again.
@@ -274,21 +312,25 @@ class Pipeline:
             self.store.record_entry_failure(
                 claim.id, reason="unexpected_error", error=f"{type(error).__name__}: {error}"
             )
-            log.exception(
+            log.error(
                 "entry failed unexpectedly: %s",
                 entry.link,
+                exc_info=error,
                 extra=_event(feed, entry.link, "failed"),
             )
             return Outcome.FAILED
 
-    def _process(
-        self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry
-    ) -> Outcome:
+    def _start(self, feed_id: int, claim: EntryClaim, entry: FeedEntry) -> Outcome | _InAnalysis:
         if self._stored_as_same_url(feed_id, claim, entry.url, entry.title):
             return Outcome.DUPLICATE
         with self.metrics.fetch_seconds.labels(kind="page").time():
             page = self.fetcher.page(entry.link)
-        article, verdict = prepare_article(page, entry, feed, self.rules)
+        return _InAnalysis(claim, entry, self.analyser.submit(page, entry))
+
+    def _finish(self, feed: FeedSettings, feed_id: int, work: _InAnalysis) -> Outcome:
+        claim, entry = work.claim, work.entry
+        analysis = self.analyser.result(work.analysis)
+        article, verdict = judge_article(analysis.cleaned, entry, feed, self.rules)
         if not verdict.on_topic:
             self.store.record_off_topic(claim.id, reason=verdict.reason)
             log.info(
@@ -304,10 +346,7 @@ class Pipeline:
         ):
             return Outcome.DUPLICATE
         result = self.store.ingest(
-            entry_id=claim.id,
-            feed_id=feed_id,
-            article=article,
-            dedup=prepare_dedup(article, self.signer),
+            entry_id=claim.id, feed_id=feed_id, article=article, dedup=analysis.dedup
         )
         decision = result.decision
         if decision.kind is not None and result.outcome is Outcome.DUPLICATE:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from monitor.analysis import Analyser
 from monitor.config import Settings
 from monitor.http import Fetcher
 from monitor.pipeline import Pipeline, PollReport
@@ -67,8 +68,10 @@ def run_once(
     feed_ids = store.sync_feeds(settings.feeds)
     summary = RunSummary()
     stop = stop or threading.Event()
-    with Fetcher(settings.fetch) as fetcher:
-        pipeline = Pipeline(store, fetcher, rules=RuleSet.from_settings(settings), stop=stop)
+    with Fetcher(settings.fetch) as fetcher, Analyser(settings.processing.workers) as analyser:
+        pipeline = Pipeline(
+            store, fetcher, rules=RuleSet.from_settings(settings), stop=stop, analyser=analyser
+        )
         for feed in settings.enabled_feeds:
             if stop.is_set():
                 break

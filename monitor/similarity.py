@@ -22,11 +22,14 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
 
 from monitor.tokens import Role, Token, tokenize
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 # Changes whenever the features change, so stored signatures can be told apart.
 FEATURES_VERSION = 1
@@ -239,6 +242,17 @@ def _identity(value: int) -> int:
     return value
 
 
+def _minhash_class() -> type[MinHash]:
+    # Imported when first signing: datasketch's package imports all its indexes and
+    # SciPy with them (50 MB, half a second), which the daemon's own process, the
+    # health check and the read-only commands never need: only the extraction workers
+    # and the commands that re-sign do.
+    from datasketch import MinHash
+
+    minhash: type[MinHash] = MinHash
+    return minhash
+
+
 class Signer:
     """MinHash signatures with one fixed set of permutations (computed once)."""
 
@@ -248,14 +262,14 @@ class Signer:
 
     @cached_property
     def _permutations(self) -> np.ndarray:
-        permutations: np.ndarray = MinHash(
+        permutations: np.ndarray = _minhash_class()(
             num_perm=self.num_perm, seed=self.seed, scheme=MINHASH_SCHEME
         ).permutations
         return permutations
 
     def signature(self, shingles: Shingles) -> np.ndarray:
         """uint32 MinHash values of a set of hashed shingles."""
-        minhash = MinHash(
+        minhash = _minhash_class()(
             num_perm=self.num_perm,
             seed=self.seed,
             hashfunc=_identity,

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from monitor import extract as extract_module
 from monitor import pipeline as pipeline_module
-from monitor.config import FeedSettings, FetchSettings, Settings
+from monitor.config import FeedSettings, FetchSettings, ProcessingSettings, Settings
 from monitor.extract import extract_article
 from monitor.feeds import parse_feed
 from monitor.records import Outcome
@@ -22,8 +23,10 @@ FETCH = FetchSettings(allow_private_addresses=True, timeout=5, max_attempts=2, p
 
 
 def settings(site: LocalSite, *feeds: str) -> Settings:
+    # In-process analysis, so that a test can patch a stage (the pool has its own tests).
     return Settings(
         fetch=FETCH,
+        processing=ProcessingSettings(workers=0),
         feeds=tuple(FeedSettings(name=feed, url=site.url(f"/{feed}")) for feed in feeds),
     )
 
@@ -65,7 +68,7 @@ def test_an_unexpected_error_on_one_page_fails_only_that_entry(
             raise TypeError("library bug")
         return real(page, entry)
 
-    monkeypatch.setattr(pipeline_module, "extract_article", flaky)
+    monkeypatch.setattr(extract_module, "extract_article", flaky)
     summary = run_once(settings(site, "feeds/wire.atom"), store)
     assert summary.total("failed") == 1
     assert summary.total("stored") >= 2
@@ -108,13 +111,13 @@ def test_stop_finishes_the_entry_in_hand_and_keeps_validators(
     site: LocalSite, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stop = threading.Event()
-    real = pipeline_module.prepare_article
+    real = pipeline_module.judge_article
 
     def stop_after_first(*args: Any, **kwargs: Any) -> Any:
         stop.set()  # as SIGTERM would, while the first page is in hand
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline_module, "prepare_article", stop_after_first)
+    monkeypatch.setattr(pipeline_module, "judge_article", stop_after_first)
     config = settings(site, "feeds/wire.atom")
     summary = run_once(config, store, stop=stop)
     assert summary.reports[0].interrupted
@@ -122,5 +125,5 @@ def test_stop_finishes_the_entry_in_hand_and_keeps_validators(
     assert all(row.outcome in (Outcome.STORED, Outcome.DUPLICATE) for row in rows(store, Entry))
     (feed,) = rows(store, Feed)
     assert feed.etag is None  # the next poll must fetch the feed in full
-    monkeypatch.setattr(pipeline_module, "prepare_article", real)
+    monkeypatch.setattr(pipeline_module, "judge_article", real)
     assert run_once(config, store).total("stored") == 3  # the other three entries of the feed

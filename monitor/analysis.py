@@ -1,0 +1,192 @@
+"""The CPU-heavy middle of the chain, run in worker processes: extract → clean →
+near-duplicate features and signatures.
+
+Extraction is most of the work an article costs and holds the GIL, so threads
+cannot spread it over cores; processes can. A poll fetches pages and stores
+results in its own thread, in feed order, while up to `window` pages are being
+analysed in the pool. `workers = 0` analyses in the calling thread instead.
+
+Workers start from a fork server that has imported this module (trafilatura,
+the language model, the MinHash permutations) once, so a new worker costs a
+fork, and the memory those imports take is shared between the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import threading
+import time
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import cache
+
+from monitor.clean import clean_article
+from monitor.dedup import DedupInput
+from monitor.dedup import prepare as prepare_dedup
+from monitor.errors import StageError
+from monitor.records import CleanedArticle, FeedEntry, FetchedPage
+from monitor.similarity import Signer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A page's article, cleaned, with what the duplicate decision needs."""
+
+    cleaned: CleanedArticle
+    dedup: DedupInput
+
+
+def analyse(page: FetchedPage, entry: FeedEntry) -> Analysis:
+    """Pure: the same page always gives the same analysis. Raises StageError."""
+    # Imported here: with workers, the daemon's own process never extracts and need
+    # not hold trafilatura and the language model (about 100 MB).
+    from monitor.extract import extract_article
+
+    cleaned = clean_article(extract_article(page, entry))
+    return Analysis(cleaned=cleaned, dedup=prepare_dedup(cleaned, _signer()))
+
+
+def warm_up() -> None:
+    """Load what analysis needs (trafilatura, the language model, the MinHash
+    permutations) now: run in the workers' fork server, so workers share one copy."""
+    from monitor.extract import detect_language
+
+    detect_language("The police said the workers were freed from the compound.", None)
+    _signer()
+
+
+@cache
+def _signer() -> Signer:
+    return Signer()
+
+
+class WorkerCrashed(StageError):
+    """The worker analysing a page died (out of memory, a crash in a parser)."""
+
+    reason = "worker_crashed"
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def workers_for(setting: int | str) -> int:
+    """`processing.workers` as a number: "auto" is one per core when there are several
+    (with one core a worker would only add a process to feed)."""
+    if isinstance(setting, int):
+        return setting
+    cores = available_cores()
+    return cores if cores >= 2 else 0
+
+
+class Analyser:
+    """Analyses pages in `workers` processes (0: in the calling thread)."""
+
+    def __init__(self, workers: int | str) -> None:
+        self.workers = workers_for(workers)
+        self._lock = threading.Lock()
+        self._pool: Executor | None = None
+
+    @property
+    def window(self) -> int:
+        """Pages a poll keeps in analysis at once: enough to keep every worker busy
+        while the poll's thread fetches the next page and stores the last."""
+        return 1 if self.workers == 0 else 2 * self.workers
+
+    def submit(self, page: FetchedPage, entry: FeedEntry) -> Future[Analysis]:
+        if self.workers == 0:
+            done: Future[Analysis] = Future()
+            try:
+                done.set_result(analyse(page, entry))
+            except Exception as error:  # noqa: BLE001 - handed to the caller through the future
+                done.set_exception(error)
+            return done
+        try:
+            return self._executor().submit(analyse, page, entry)
+        except BrokenProcessPool:
+            self._replace_broken_pool()
+            return self._executor().submit(analyse, page, entry)
+
+    def result(self, future: Future[Analysis]) -> Analysis:
+        """The analysis, or the StageError that stopped it; a dead worker is one too."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._replace_broken_pool()
+            raise WorkerCrashed("the worker analysing this page died") from None
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _executor(self) -> Executor:
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["monitor.workerinit"])
+                self._pool = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=context,
+                    initializer=_start_worker,
+                    initargs=(os.getpid(),),
+                )
+            return self._pool
+
+    def _replace_broken_pool(self) -> None:
+        with self._lock:
+            pool = self._pool
+            if pool is not None and getattr(pool, "_broken", False):
+                log.error("an extraction worker died; starting new workers")
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Analyser:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _start_worker(daemon_pid: int) -> None:
+    # Ctrl-C reaches the whole process group; the daemon decides how to stop, and
+    # shuts the workers down itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker's parent is the fork server, not the daemon: if the daemon is killed
+    # outright, nothing would tell its workers (nor, through them, the fork server).
+    threading.Thread(target=_exit_with, args=(daemon_pid,), daemon=True).start()
+
+
+def _exit_with(daemon_pid: int) -> None:
+    try:
+        handle = os.pidfd_open(daemon_pid)
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # no pidfd: look now and then instead
+        while _alive(daemon_pid):
+            time.sleep(1.0)
+        os._exit(0)
+    select.select([handle], [], [])  # readable once the daemon has exited
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,116 @@
+"""The extraction workers: the same analysis as in-process, errors carried back with
+their reason, and a dead worker recorded as one failed page, not a stuck poll."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monitor.analysis import Analyser, WorkerCrashed, analyse, workers_for
+from monitor.errors import ExtractionError
+from monitor.records import FeedEntry, FetchedPage
+
+REPO = Path(__file__).resolve().parent.parent
+URL = "https://news.example/2024/raid.html"
+ENTRY = FeedEntry(link=URL, url=URL, title="Raid")
+
+
+def page(body: str) -> FetchedPage:
+    return FetchedPage(
+        url=URL,
+        final_url=URL,
+        status=200,
+        content_type="text/html; charset=utf-8",
+        body=body.encode(),
+        fetched_at=datetime(2024, 5, 1, tzinfo=UTC),
+    )
+
+
+ARTICLE = page(
+    "<html><body><article><h1>Police raid a Sihanoukville compound</h1>"
+    + "".join(
+        f"<p>Paragraph {n}: police freed workers held in a scam compound in Sihanoukville,"
+        " officials of the National Committee for Counter Trafficking said.</p>"
+        for n in range(10)
+    )
+    + "</article></body></html>"
+)
+
+
+def test_workers_give_the_same_analysis_as_the_calling_thread() -> None:
+    inline = analyse(ARTICLE, ENTRY)
+    with Analyser(workers=2) as analyser:
+        futures = [analyser.submit(ARTICLE, ENTRY) for _ in range(4)]
+        results = [analyser.result(future) for future in futures]
+    for result in results:
+        assert result.cleaned == inline.cleaned
+        assert result.dedup.buckets == inline.dedup.buckets
+        assert np.array_equal(result.dedup.skeleton_signature, inline.dedup.skeleton_signature)
+
+
+def test_a_stage_error_comes_back_with_its_reason() -> None:
+    with Analyser(workers=1) as analyser, pytest.raises(ExtractionError) as caught:
+        analyser.result(analyser.submit(page("<html><body><p>Hi</p></body></html>"), ENTRY))
+    assert caught.value.reason == "no_article_text"
+
+
+def test_a_dead_worker_fails_its_page_and_new_workers_take_over() -> None:
+    slow = page(
+        "<html><body>"
+        + "".join(
+            f"<div><p>Filler paragraph number {n} of a very long page.</p></div>"
+            for n in range(60_000)
+        )
+        + "</body></html>"
+    )
+    with Analyser(workers=1) as analyser:
+        analyser.result(analyser.submit(ARTICLE, ENTRY))  # the pool is up
+        doomed = analyser.submit(slow, ENTRY)
+        time.sleep(0.5)
+        workers = list(analyser._pool._processes)  # type: ignore[union-attr]
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerCrashed) as caught:
+            analyser.result(doomed)
+        assert caught.value.reason == "worker_crashed"
+        assert analyser.result(analyser.submit(ARTICLE, ENTRY)).cleaned.text
+
+
+def test_auto_is_one_worker_per_core_or_none_on_one_core() -> None:
+    assert workers_for(0) == 0 and workers_for(3) == 3
+    cores = len(os.sched_getaffinity(0))
+    assert workers_for("auto") == (cores if cores >= 2 else 0)
+
+
+def test_workers_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
+    """SIGKILL gives the daemon no chance to stop its workers: they see it go."""
+    script = (
+        "import os, sys, time\n"
+        "from tests.test_analysis import ARTICLE, ENTRY\n"
+        "from monitor.analysis import Analyser\n"
+        "analyser = Analyser(workers=2)\n"
+        "analyser.result(analyser.submit(ARTICLE, ENTRY))\n"
+        "print(*analyser._pool._processes, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    assert daemon.stdout is not None
+    with daemon.stdout:
+        workers = [int(pid) for pid in daemon.stdout.readline().split()]
+        daemon.kill()
+        daemon.wait()
+    assert workers
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
