@@ -4,13 +4,17 @@ title and date as fallbacks and the language detected from the text."""
 from __future__ import annotations
 
 import json
+import re
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import py3langid
 import trafilatura
 from lxml.etree import LxmlError
+from trafilatura.utils import handle_compressed_file
 
+from monitor.charsets import decode_declared, decode_mixed_utf8, mostly_utf8
 from monitor.errors import ExtractionError
 from monitor.records import ExtractedArticle, FeedEntry, FetchedPage
 from monitor.urls import canonical_url, site_of
@@ -21,6 +25,19 @@ MIN_ARTICLE_CHARS = 80
 # Khmer and Chinese say as much in far fewer characters.
 _MIN_TEXT_FOR_DETECTION = 200
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# Where a page says its charset: <meta charset>, <meta http-equiv="Content-Type">,
+# <?xml encoding?>, looked for in the head (some put 30 KB of scripts before it).
+_DECLARED_CHARSET = re.compile(
+    rb"""<meta[^>]*?charset\s*=\s*["']?\s*([-\w.:]+)|<\?xml[^>]*?\sencoding\s*=\s*["']([-\w.:]+)""",
+    re.IGNORECASE,
+)
+_HEAD_BYTES = 32 * 1024
+_CHARSET_PARAMETER = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+# trafilatura (lxml, libxml2) can corrupt memory and kill the process when several
+# threads extract at once ("double free or corruption": trafilatura issues #840 and
+# #925, still open in 2.3): one extraction at a time per process. It holds the GIL
+# nearly throughout anyway; worker processes (monitor.analysis) run it in parallel.
+EXTRACTION_LOCK = threading.Lock()
 _PUBLISHED_XPATH = (
     "//meta[@property='article:published_time' or @name='article:published_time'"
     " or @property='og:published_time' or @itemprop='datePublished'"
@@ -33,30 +50,32 @@ _PUBLISHED_XPATH = (
 
 def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
     """The article in `page`; ExtractionError when it holds no article text."""
-    try:
-        tree = trafilatura.load_html(page.body)
-    except (LxmlError, ValueError) as exc:
-        raise ExtractionError(
-            f"{page.final_url}: unparseable HTML: {exc}", reason="bad_html"
-        ) from None
-    if tree is None:
-        raise ExtractionError(f"{page.final_url}: not an HTML document", reason="bad_html")
-    html_language = _html_language(tree)
-    declared_time = published_time_in_metadata(tree)
-    document = trafilatura.bare_extraction(
-        tree,
-        url=page.final_url,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=True,
-        # Extensive search guesses dates from any link or text on the page (a sidebar's
-        # /2024/05/ links), which is worse than the feed's date.
-        date_extraction_params={
-            "extensive_search": False,
-            "original_date": True,
-            "outputformat": _DATE_FORMAT,
-        },
-    )
+    markup = page_markup(page)
+    with EXTRACTION_LOCK:
+        try:
+            tree = trafilatura.load_html(markup)
+        except (LxmlError, ValueError) as exc:
+            raise ExtractionError(
+                f"{page.final_url}: unparseable HTML: {exc}", reason="bad_html"
+            ) from None
+        if tree is None:
+            raise ExtractionError(f"{page.final_url}: not an HTML document", reason="bad_html")
+        html_language = _html_language(tree)
+        declared_time = published_time_in_metadata(tree)
+        document = trafilatura.bare_extraction(
+            tree,
+            url=page.final_url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            # Extensive search guesses dates from any link or text on the page (a sidebar's
+            # /2024/05/ links), which is worse than the feed's date.
+            date_extraction_params={
+                "extensive_search": False,
+                "original_date": True,
+                "outputformat": _DATE_FORMAT,
+            },
+        )
     text = (getattr(document, "text", None) or "").strip()
     if len(text) < MIN_ARTICLE_CHARS:
         raise ExtractionError(
@@ -79,6 +98,50 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         site=site_of(page.final_url),
         fetched_at=page.fetched_at,
     )
+
+
+def page_markup(page: FetchedPage) -> bytes | str:
+    """The page as trafilatura should read it: the bytes when they are UTF-8, else
+    the text in the first declared encoding that reads every byte (HTTP charset, then
+    the page's own).
+
+    trafilatura reads UTF-8 and otherwise asks charset_normalizer, which ignores the
+    declared charset and reads a Polish ISO-8859-2 page as windows-1250 ("±" for
+    "ą"). A UTF-8 page with a few stray Latin-1 bytes (declared UTF-8, or not at
+    all) is read as UTF-8 with those bytes as windows-1252 rather than with U+FFFD in
+    their place. Anything else goes to trafilatura's detection.
+    """
+    if _is_utf8(page.body):
+        return page.body
+    # A compressed body without Content-Encoding: trafilatura decompresses it too.
+    body: bytes = handle_compressed_file(page.body)
+    if body is not page.body and _is_utf8(body):
+        return body
+    declared = decode_declared(body, _declared_charsets(body, page.content_type))
+    if declared:
+        return declared[0]
+    if mostly_utf8(body):
+        return decode_mixed_utf8(body)
+    return body
+
+
+def _declared_charsets(body: bytes, content_type: str | None) -> list[str]:
+    """The HTTP charset, then the page's own (`<meta>`, XML declaration), as browsers
+    take them."""
+    labels: list[str] = []
+    if charset := _CHARSET_PARAMETER.search(content_type or ""):
+        labels.append(charset[1])
+    for declared in _DECLARED_CHARSET.finditer(body[:_HEAD_BYTES]):
+        labels.append((declared[1] or declared[2]).decode("ascii", "replace"))
+    return labels
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def published_time_in_metadata(tree: Any) -> datetime | None:

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import feedparser
 import lxml.html
 from lxml.etree import ParserError
 
+from monitor.charsets import (
+    codec_for,
+    decode_mixed_utf8,
+    detect,
+    mostly_utf8,
+    windows_1252_plausible,
+)
 from monitor.errors import FeedParseError, FetchError
 from monitor.records import FeedDocument, FeedEntry
 from monitor.urls import canonical_url
@@ -27,8 +35,10 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     """Parse feed bytes fetched from `url`; FeedParseError when there is no feed in them."""
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     response_headers.setdefault("content-location", url)
-    parsed = feedparser.parse(body, response_headers=response_headers)
+    parsed, misread = _parse(body, response_headers)
     malformed = _bozo_reason(parsed) if _is_malformed(parsed) else None
+    if misread:
+        malformed = f"{misread}; {malformed}" if malformed else misread
     if not parsed.get("version") and not parsed.entries:
         raise FeedParseError(
             f"not a feed: {malformed or 'no RSS, Atom or JSON Feed document found'}",
@@ -45,13 +55,15 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     feed = parsed.get("feed", {})
     return FeedDocument(
         title=_plain_text(feed.get("title")),
-        language=feed.get("language") or None,
+        language=_plain_text(feed.get("language")),
         entries=tuple(entries),
         malformed=malformed,
         skipped=skipped,
     )
 
 
+# Control characters: never text, and PostgreSQL refuses NUL in a string.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Notes about the HTTP headers, not about the document: the feed parsed as it should.
 _BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 
@@ -65,12 +77,77 @@ def _bozo_reason(parsed: Any) -> str:
     return f"{type(exception).__name__}: {exception}" if exception else "malformed feed"
 
 
+# What feedparser reads bytes as when no declared encoding reads them.
+_LAST_RESORT_CODECS = frozenset({"cp1252", "iso8859-2"})
+_XML_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*["']([^"']+)""")
+_CHARSET_PARAMETER = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
+
+
+def _parse(body: bytes, headers: dict[str, str]) -> tuple[Any, str | None]:
+    """feedparser's reading of `body`, and what was wrong with its encoding if anything.
+
+    When the bytes are in none of the encodings the HTTP header and the XML declaration
+    name, feedparser reads them as windows-1252 (or ISO-8859-2), which turns Big5 or
+    KOI8-R into Latin-1 soup. Such a feed is read again: as UTF-8 when it mostly is
+    (a Latin-1 fragment pasted into a UTF-8 feed), as windows-1252 when that looks like
+    text, else in the encoding detected; a FeedParseError when nothing reads it.
+    """
+    parsed = feedparser.parse(body, response_headers=headers)
+    codec = codec_for(str(parsed.get("encoding") or "utf-8"))
+    if (
+        codec not in _LAST_RESORT_CODECS
+        or body.isascii()
+        or codec in _declared_codecs(body, headers)
+    ):
+        return parsed, None
+    read_as: str | None = None
+    if _is_utf8(body):
+        # Nothing declared, and headers without a Content-Type make feedparser assume
+        # ISO-8859-1; XML's default is UTF-8.
+        text = body.decode("utf-8-sig")
+    elif mostly_utf8(body):
+        text, read_as = decode_mixed_utf8(body), "UTF-8 with stray windows-1252 bytes"
+    elif codec == "cp1252" and windows_1252_plausible(body):
+        return parsed, None
+    elif (detected := detect(body)) is not None:
+        text, read_as = detected[0], f"{detected[1]} (detected)"
+    else:
+        raise FeedParseError(
+            "undecodable: no declared encoding reads the bytes, and no one encoding"
+            " reads them as text",
+            reason="bad_encoding",
+        )
+    reparsed = feedparser.parse(
+        text.encode("utf-8"),
+        response_headers={**headers, "content-type": "application/xml; charset=utf-8"},
+    )
+    return reparsed, f"encoding not as declared: read as {read_as}" if read_as else None
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _declared_codecs(body: bytes, headers: Mapping[str, str]) -> set[str | None]:
+    """The encodings the XML declaration and the HTTP Content-Type name."""
+    labels: list[str] = []
+    if declaration := _XML_ENCODING.match(body):
+        labels.append(declaration[1].decode("ascii", "replace"))
+    if charset := _CHARSET_PARAMETER.search(headers.get("content-type", "")):
+        labels.append(charset[1])
+    return {codec_for(label) for label in labels}
+
+
 def _entry(raw: Any, *, base: str) -> FeedEntry | None:
     guid = _plain_text(raw.get("id"))
     link = raw.get("link") or (guid if guid and guid.startswith(("http://", "https://")) else None)
     if not link:
         return None
-    link = urljoin(base, link.strip())
+    link = _CONTROL.sub(lambda control: quote(control[0]), urljoin(base, link.strip()))
     try:
         url = canonical_url(link)
     except FetchError:
@@ -79,7 +156,7 @@ def _entry(raw: Any, *, base: str) -> FeedEntry | None:
         dict.fromkeys(
             term
             for tag in raw.get("tags") or ()
-            if (term := " ".join(str(tag.get("term") or tag.get("label") or "").split()))
+            if (term := _words(str(tag.get("term") or tag.get("label") or "")))
         )
     )
     return FeedEntry(
@@ -107,9 +184,13 @@ def _entry_time(raw: Any) -> datetime | None:
 def _plain_text(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    text = value
+    text = _CONTROL.sub(" ", value)
     if "<" in text:
         with contextlib.suppress(ParserError, ValueError):
             text = lxml.html.fromstring(text).text_content()
-    text = " ".join(text.split())
-    return text or None
+    return _words(text) or None
+
+
+def _words(text: str) -> str:
+    """`text` on one line: control characters dropped, runs of whitespace made one space."""
+    return " ".join(_CONTROL.sub(" ", text).split())
