@@ -225,7 +225,8 @@ class Pipeline:
                 claim = self.store.claim_entry(
                     feed_id, entry, max_attempts=self.settings.max_attempts
                 )
-                if claim is not None:
+                # A feed that lists one entry twice: the first may still be in hand.
+                if claim is not None and claim.id not in report.processed:
                     report.new_entries += claim.attempts == 0
                     yield claim, entry
 

@@ -127,3 +127,28 @@ def test_stop_finishes_the_entry_in_hand_and_keeps_validators(
     assert feed.etag is None  # the next poll must fetch the feed in full
     monkeypatch.setattr(pipeline_module, "judge_article", real)
     assert run_once(config, store).total("stored") == 3  # the other three entries of the feed
+
+
+def test_an_entry_listed_twice_is_processed_once_with_workers(
+    site: LocalSite, store: Store
+) -> None:
+    """With pages in analysis while the next entries are claimed, the second listing of
+    an entry must not start it again."""
+    item = (
+        f"<item><guid>same</guid><title>Raid</title><link>{site.url('/herald/2024/03/14/police-free-312-foreigners-in-sihanoukville-scam-compound-raid.html')}"
+        "</link></item>"
+    )
+    site.route(
+        "/twice.rss",
+        lambda _: (
+            200,
+            {"Content-Type": "application/rss+xml"},
+            f'<rss version="2.0"><channel><title>t</title>{item}{item}</channel></rss>'.encode(),
+        ),
+    )
+    config = settings(site, "twice.rss").model_copy(
+        update={"processing": ProcessingSettings(workers=2)}
+    )
+    summary = run_once(config, store)
+    assert summary.total("new_entries") == 1
+    assert [row.outcome for row in rows(store, Entry)] == [Outcome.STORED]
