@@ -486,9 +486,11 @@ def export_command(
         include_duplicates=include_duplicates,
     )
     if output is None:
-        count = export(store, sys.stdout, fmt=fmt, selection=selection)
+        sys.stdout.flush()
+        count = export(store, sys.stdout.buffer, fmt=fmt, selection=selection)
+        sys.stdout.buffer.flush()
     else:
-        with output.open("w", encoding="utf-8", newline="") as file:
+        with output.open("wb") as file:
             count = export(store, file, fmt=fmt, selection=selection)
     click.echo(f"exported {count} articles", err=True)
 

@@ -121,6 +121,8 @@ def test_hostile_feeds_are_refused_and_recorded_in_bounded_memory(
         f'[database]\nurl = "{database_url}"\n'
         f'[fetch]\nprivate_allowlist = ["127.0.0.1:{port}"]\nper_host_delay = 0\n'
         'timeout = "5s"\n'
+        # Everything in one process, so that its peak memory is the whole cost.
+        "[processing]\nworkers = 0\n"
         + "".join(
             f'[[feeds]]\nname = "{path}"\nurl = "{site.url(path)}"\nfilter = false\n'
             for path in feeds

@@ -56,9 +56,15 @@ def test_views_answer_the_common_questions(ingested: Store) -> None:
 
 
 def test_export_jsonl_with_filters(ingested: Store) -> None:
-    output = io.StringIO()
+    output = io.BytesIO()
     assert export(ingested, output, fmt="jsonl", selection=ExportFilter()) == 9
-    records = [json.loads(line) for line in output.getvalue().splitlines()]
+    lines = output.getvalue().decode("utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    # What json.dumps writes: UTF-8, not \u escapes; times as isoformat() gives them.
+    assert lines == [
+        json.dumps(record, ensure_ascii=False, separators=(",", ":")) for record in records
+    ]
+    assert all(datetime.fromisoformat(r["published_at"]).tzinfo is not None for r in records)
     assert all(
         {"id", "url", "title", "text", "tags", "published_at", "feed"} <= set(r) for r in records
     )
@@ -67,7 +73,7 @@ def test_export_jsonl_with_filters(ingested: Store) -> None:
     )
 
     def count(**selection: Any) -> int:
-        return export(ingested, io.StringIO(), fmt="jsonl", selection=ExportFilter(**selection))
+        return export(ingested, io.BytesIO(), fmt="jsonl", selection=ExportFilter(**selection))
 
     assert count(tag="NCCT") == 2
     assert count(feed="autoblog") == 2
@@ -76,7 +82,7 @@ def test_export_jsonl_with_filters(ingested: Store) -> None:
         + count(until=datetime(2024, 5, 1, tzinfo=UTC))
         == 9
     )
-    with_copies = io.StringIO()
+    with_copies = io.BytesIO()
     export(ingested, with_copies, fmt="jsonl", selection=ExportFilter(include_duplicates=True))
     copies = [json.loads(line)["duplicates"] for line in with_copies.getvalue().splitlines()]
     assert sum(len(c) for c in copies) == 4
@@ -85,7 +91,7 @@ def test_export_jsonl_with_filters(ingested: Store) -> None:
 
 def test_export_csv(ingested: Store, tmp_path: Path) -> None:
     path = tmp_path / "articles.csv"
-    with path.open("w", encoding="utf-8", newline="") as file:
+    with path.open("wb") as file:
         assert export(ingested, file, fmt="csv", selection=ExportFilter(tag="NCCT")) == 2
     with path.open(encoding="utf-8") as file:
         table = list(csv.DictReader(file))

@@ -62,10 +62,16 @@ class Store:
         self.engine = engine
         self.health = health or HealthSettings()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # Reads that write nothing (export, search): on SQLite they need not wait for,
+        # nor hold, the write lock that the daemon's ingest takes.
+        self._reads = sessionmaker(engine.execution_options(read_only=True), expire_on_commit=False)
         self._features = index.FeatureCache()
 
     def _session(self) -> Session:
         return self._sessions()
+
+    def _read_session(self) -> Session:
+        return self._reads()
 
     # Feeds
 
@@ -330,9 +336,27 @@ class Store:
         batch_size: int = 500,
     ) -> Iterator[dict[str, Any]]:
         """Kept articles (by id) as plain records with their tags (and copies), read in
-        batches so that memory stays flat."""
+        batches so that memory stays flat.
+
+        Plain column rows through the connection, not ORM objects (building and
+        discarding those was most of the cost), and statements compiled once; each
+        batch is read in one short transaction, closed before its records are handed
+        out.
+        """
         query = (
-            sa.select(Article, Feed.name)
+            sa.select(
+                Article.id,
+                Article.url,
+                Article.title,
+                Article.author,
+                Article.published_at,
+                Article.fetched_at,
+                Article.language,
+                Article.site,
+                Feed.name,
+                Article.repost_signals,
+                Article.text,
+            )
             .outerjoin(Feed, Feed.id == Article.feed_id)
             .order_by(Article.id)
         )
@@ -346,58 +370,84 @@ class Store:
             )
         if feed is not None:
             query = query.where(Feed.name == feed)
+        query = query.where(Article.id > sa.bindparam("after")).limit(sa.bindparam("limit"))
+        ids_of_batch: sa.BindParameter[int] = sa.bindparam("ids", expanding=True)
+        tag_query = sa.select(
+            ArticleTag.article_id, ArticleTag.tag, ArticleTag.source, ArticleTag.detail
+        ).where(ArticleTag.article_id.in_(ids_of_batch))
+        copy_query = sa.select(
+            Duplicate.article_id,
+            Duplicate.url,
+            Duplicate.site,
+            Duplicate.kind,
+            Duplicate.similarity,
+            Duplicate.detected_at,
+        ).where(Duplicate.article_id.in_(ids_of_batch))
         last_id = 0
         while True:
-            with self._session() as session:
-                rows = session.execute(query.where(Article.id > last_id).limit(batch_size)).all()
+            with self._read_session() as session:
+                connection = session.connection()
+                rows = connection.execute(query, {"after": last_id, "limit": batch_size}).all()
                 if not rows:
                     return
-                ids = [article.id for article, _ in rows]
+                ids = [row[0] for row in rows]
                 tags: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-                for row in session.scalars(
-                    sa.select(ArticleTag).where(ArticleTag.article_id.in_(ids))
-                ):
-                    tags[row.article_id].append(
-                        {"tag": row.tag, "source": row.source, "detail": row.detail}
-                    )
+                for article_id, tag_name, source, detail in connection.execute(
+                    tag_query, {"ids": ids}
+                ).all():
+                    tags[article_id].append({"tag": tag_name, "source": source, "detail": detail})
                 copies: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
                 if include_duplicates:
-                    for copy in session.scalars(
-                        sa.select(Duplicate).where(Duplicate.article_id.in_(ids))
-                    ):
-                        copies[copy.article_id].append(
+                    for article_id, url, site, kind, similarity, detected_at in connection.execute(
+                        copy_query, {"ids": ids}
+                    ).all():
+                        copies[article_id].append(
                             {
-                                "url": copy.url,
-                                "site": copy.site,
-                                "kind": copy.kind,
-                                "similarity": copy.similarity,
-                                "detected_at": copy.detected_at,
+                                "url": url,
+                                "site": site,
+                                "kind": kind,
+                                "similarity": similarity,
+                                "detected_at": detected_at,
                             }
                         )
-                for article, feed_name in rows:
-                    record: dict[str, Any] = {
-                        "id": article.id,
-                        "url": article.url,
-                        "title": article.title,
-                        "author": article.author,
-                        "published_at": article.published_at,
-                        "fetched_at": article.fetched_at,
-                        "language": article.language,
-                        "site": article.site,
-                        "feed": feed_name,
-                        "tags": tags[article.id],
-                        "repost_signals": article.repost_signals,
-                        "text": article.text,
-                    }
-                    if include_duplicates:
-                        record["duplicates"] = copies[article.id]
-                    yield record
-                last_id = ids[-1]
+            for (
+                article_id,
+                url,
+                title,
+                author,
+                published_at,
+                fetched_at,
+                language,
+                site,
+                feed_name,
+                repost_signals,
+                text,
+            ) in rows:
+                record: dict[str, Any] = {
+                    "id": article_id,
+                    "url": url,
+                    "title": title,
+                    "author": author,
+                    "published_at": published_at,
+                    "fetched_at": fetched_at,
+                    "language": language,
+                    "site": site,
+                    "feed": feed_name,
+                    "tags": tags[article_id],
+                    "repost_signals": repost_signals,
+                    "text": text,
+                }
+                if include_duplicates:
+                    record["duplicates"] = copies[article_id]
+                yield record
+            last_id = ids[-1]
+            # The batch's rows go before the next batch is read: one batch in memory.
+            del rows, tags, copies
 
     def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
         """Kept articles matching a full-text query, best first (SQLite FTS5 or PostgreSQL
         text search; the database keeps the index current)."""
-        with self._session() as session:
+        with self._read_session() as session:
             connection = session.connection()
             if connection.dialect.name == "postgresql":
                 rows = connection.execute(_SEARCH_POSTGRES, {"query": query, "limit": limit}).all()
