@@ -27,7 +27,7 @@ CSV_FIELDS = (
     "repost_signals",
     "copies",
     "text",
-)
+)  # the order in which `_csv` writes them
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -66,18 +66,32 @@ def _jsonl(records: Iterator[dict[str, Any]], output: IO[bytes]) -> int:
 
 
 def _csv(records: Iterator[dict[str, Any]], output: IO[bytes]) -> int:
-    def write(line: str) -> None:
-        output.write(line.encode("utf-8"))
-
-    write(_csv_row(CSV_FIELDS))
+    write = output.write
+    write(_csv_row(CSV_FIELDS).encode("utf-8"))
+    field = _csv_field
     count = 0
     for record in records:
-        row = {**record}
-        row["tags"] = "; ".join(f"{tag['tag']} ({tag['source']})" for tag in record["tags"])
-        row["copies"] = len(record.get("duplicates", [])) if "duplicates" in record else ""
-        for key in ("published_at", "fetched_at"):
-            row[key] = _iso(record[key]) if record[key] else ""
-        write(_csv_row([row[field] for field in CSV_FIELDS]))
+        tags = "; ".join([f"{tag['tag']} ({tag['source']})" for tag in record["tags"]])
+        copies = str(len(record["duplicates"])) if "duplicates" in record else ""
+        published, fetched = record["published_at"], record["fetched_at"]
+        line = ",".join(
+            [
+                str(record["id"]),
+                field(record["url"]),
+                field(record["title"]),
+                field(record["author"]),
+                published.isoformat() if published else "",
+                fetched.isoformat() if fetched else "",
+                field(record["language"]),
+                field(record["site"]),
+                field(record["feed"]),
+                field(tags),
+                field(record["repost_signals"]),
+                copies,
+                field(record["text"]),
+            ]
+        )
+        write(line.encode("utf-8") + b"\r\n")
         count += 1
     return count
 
@@ -96,9 +110,3 @@ def _csv_field(value: object) -> str:
     if "," in text or '"' in text or "\n" in text or "\r" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not serialisable: {type(value).__name__}")

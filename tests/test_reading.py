@@ -98,6 +98,8 @@ def test_export_csv(ingested: Store, tmp_path: Path) -> None:
     assert len(table) == 2
     assert all("NCCT (category)" in row["tags"] for row in table)
     assert all(row["published_at"].startswith("2024-") for row in table)
+    assert all(row["fetched_at"] and row["url"].startswith("http") and row["text"] for row in table)
+    assert all(row["id"].isdigit() and row["copies"] == "" for row in table)
 
 
 @pytest.mark.parametrize("view", ["story_reach", "daily_tag_counts", "feed_health"])
