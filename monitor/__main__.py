@@ -2,4 +2,6 @@
 
 from monitor.cli import main
 
-main()
+# Guarded: the extraction workers' fork server imports the main module again.
+if __name__ == "__main__":
+    main()
