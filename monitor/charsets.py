@@ -80,6 +80,14 @@ def decode_declared(data: bytes, labels: Iterable[str]) -> tuple[str, str] | Non
     return None
 
 
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def mostly_utf8(data: bytes) -> bool:
     """UTF-8 with a few bytes that are not (a Latin-1 fragment pasted in): a UTF-8 BOM,
     or at least as many valid multi-byte UTF-8 characters as stray bytes. Legacy

@@ -14,7 +14,7 @@ import trafilatura
 from lxml.etree import LxmlError
 from trafilatura.utils import handle_compressed_file
 
-from monitor.charsets import decode_declared, decode_mixed_utf8, mostly_utf8
+from monitor.charsets import decode_declared, decode_mixed_utf8, is_utf8, mostly_utf8
 from monitor.errors import ExtractionError
 from monitor.records import ExtractedArticle, FeedEntry, FetchedPage
 from monitor.urls import canonical_url, site_of
@@ -111,11 +111,11 @@ def page_markup(page: FetchedPage) -> bytes | str:
     all) is read as UTF-8 with those bytes as windows-1252 rather than with U+FFFD in
     their place. Anything else goes to trafilatura's detection.
     """
-    if _is_utf8(page.body):
+    if is_utf8(page.body):
         return page.body
     # A compressed body without Content-Encoding: trafilatura decompresses it too.
     body: bytes = handle_compressed_file(page.body)
-    if body is not page.body and _is_utf8(body):
+    if body is not page.body and is_utf8(body):
         return body
     declared = decode_declared(body, _declared_charsets(body, page.content_type))
     if declared:
@@ -134,14 +134,6 @@ def _declared_charsets(body: bytes, content_type: str | None) -> list[str]:
     for declared in _DECLARED_CHARSET.finditer(body[:_HEAD_BYTES]):
         labels.append((declared[1] or declared[2]).decode("ascii", "replace"))
     return labels
-
-
-def _is_utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def published_time_in_metadata(tree: Any) -> datetime | None:

@@ -23,6 +23,7 @@ from monitor.charsets import (
     codec_for,
     decode_mixed_utf8,
     detect,
+    is_utf8,
     mostly_utf8,
     windows_1252_plausible,
 )
@@ -101,7 +102,7 @@ def _parse(body: bytes, headers: dict[str, str]) -> tuple[Any, str | None]:
     ):
         return parsed, None
     read_as: str | None = None
-    if _is_utf8(body):
+    if is_utf8(body):
         # Nothing declared, and headers without a Content-Type make feedparser assume
         # ISO-8859-1; XML's default is UTF-8.
         text = body.decode("utf-8-sig")
@@ -122,14 +123,6 @@ def _parse(body: bytes, headers: dict[str, str]) -> tuple[Any, str | None]:
         response_headers={**headers, "content-type": "application/xml; charset=utf-8"},
     )
     return reparsed, f"encoding not as declared: read as {read_as}" if read_as else None
-
-
-def _is_utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _declared_codecs(body: bytes, headers: Mapping[str, str]) -> set[str | None]:
