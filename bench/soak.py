@@ -735,6 +735,22 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread_x
 
 
+def flat_from(samples: Sequence[Sample]) -> dict[str, float] | None:
+    """The earliest sample from which main Rss and tree Pss both stay within the target
+    band around their own medians until the end (None if only the last few samples do)."""
+    for start in range(len(samples) - 12):
+        rest = samples[start:]
+        if all(
+            spread([float(getattr(s, name)) for s in rest])["band_pct"] <= TARGET_BAND
+            for name in ("main_rss_mib", "tree_pss_mib")
+        ):
+            return {
+                "seconds": samples[start].seconds,
+                "articles_added": samples[start].articles_added,
+            }
+    return None
+
+
 def figures(args: argparse.Namespace, run: Run) -> dict[str, Any]:
     samples = run.samples
     warmup = run.warmup_seconds
@@ -758,6 +774,7 @@ def figures(args: argparse.Namespace, run: Run) -> dict[str, Any]:
     result["within_band"] = {
         name: result[name]["band_pct"] <= TARGET_BAND for name in ("main_rss_mib", "tree_pss_mib")
     }
+    result["flat_from"] = flat_from(samples)
     # The second half of the run: what is left once every one-time load has happened
     # (some happen long after the first cycle: see bench/README.md).
     half = [s for s in samples if s.seconds >= samples[-1].seconds / 2]
@@ -909,6 +926,12 @@ def render(args: argparse.Namespace, run: Run, data: dict[str, Any], meta: dict[
         "",
         f"- flat within ±{TARGET_BAND:g}% after warm-up: main Rss ±{main['band_pct']}%, tree Pss"
         f" ±{tree['band_pct']}%: **{band_verdict}**",
+        (
+            f"- flat within ±{TARGET_BAND:g}% from {data['flat_from']['seconds'] / 60:.1f} min"
+            f" ({data['flat_from']['articles_added']:,} articles added) to the end"
+            if data["flat_from"]
+            else f"- never flat within ±{TARGET_BAND:g}% to the end"
+        ),
         "- second half of the run only: "
         + ", ".join(
             f"{label} ±{data['second_half'][name]['band_pct']}%"
