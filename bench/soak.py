@@ -35,15 +35,21 @@ says otherwise; no politeness delay (one local host); the HTTP endpoint off.
 set size (Pss, shared pages divided among the processes sharing them) from
 /proc/PID/smaps_rollup of the daemon's main process and of each of its descendants
 (found through the parent pid in /proc/*/stat: the fork server, the workers, the
-multiprocessing resource tracker); CPU time; the articles stored (read-only query);
-the load average. Written to `soak-samples.csv`, the summary to `soak.json` and
-`soak.md`, in `--results`.
+multiprocessing resource tracker); the tree's total with each page counted once (its
+anonymous Pss, since anonymous pages are shared only within the fork tree, plus its
+resident file pages counted once, from /proc/PID/smaps): Pss also divides file pages
+with unrelated processes that map the same files (other Python processes of the same
+virtualenv), so on a shared machine it is lower than on a host of the daemon's own, and
+it moves when they come and go; CPU time; the articles stored (read-only query); the
+load average. Written to `soak-samples.csv`, the summary to `soak.json` and `soak.md`,
+in `--results`.
 
 **The figures.** Warm-up ends at the first sample where every feed has been polled and
 every live feed has had a poll that found new entries (the first full cycle; `--warmup`
-overrides it). After warm-up: min, median and max of the main process's Rss and of the
-whole tree's Pss, the band as ±% around the median (target: within ±10%), a linear
-trend per hour and per 1,000 articles, and the peak over the whole run against 300 MB.
+overrides it). After warm-up: min, median and max of the main process's Rss, the
+tree's Pss and the tree's total, the band as ±% around the median (target: within
+±10%), a linear trend per 1,000 articles, the same for the second half of the run, and
+the peak over the whole run of the tree's total against 300 MB.
 """
 
 from __future__ import annotations
@@ -317,11 +323,12 @@ def write_config(
 class Memory:
     rss: int  # bytes
     pss: int
+    pss_anon: int  # the anonymous part of pss: shared only within the fork tree
 
 
 def memory_of(pid: int) -> Memory | None:
     """Rss and Pss of one process (/proc/PID/smaps_rollup), None when it is gone."""
-    values = {"Rss": 0, "Pss": 0}
+    values = {"Rss": 0, "Pss": 0, "Pss_Anon": 0}
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
     except (FileNotFoundError, ProcessLookupError, PermissionError):
@@ -330,7 +337,31 @@ def memory_of(pid: int) -> Memory | None:
         name, _, rest = line.partition(":")
         if name in values:
             values[name] = int(rest.split()[0]) * 1024
-    return Memory(rss=values["Rss"], pss=values["Pss"])
+    return Memory(rss=values["Rss"], pss=values["Pss"], pss_anon=values["Pss_Anon"])
+
+
+FileKey = tuple[str, str, str]  # device, inode, offset of a file-backed mapping
+
+
+def file_pages(pid: int) -> dict[FileKey, int]:
+    """Resident bytes of each file-backed mapping of one process (its Rss less the
+    anonymous pages copied on write into it), from /proc/PID/smaps."""
+    try:
+        text = Path(f"/proc/{pid}/smaps").read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return {}
+    pages: dict[FileKey, int] = {}
+    key: FileKey | None = None
+    rss = 0
+    for line in text.splitlines():
+        head = line.split(maxsplit=5)
+        if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):
+            key = (head[3], head[4], head[2]) if head[4] != "0" else None
+        elif head and head[0] == "Rss:":
+            rss = int(head[1]) * 1024
+        elif head and head[0] == "Anonymous:" and key is not None:
+            pages[key] = max(pages.get(key, 0), rss - int(head[1]) * 1024)
+    return pages
 
 
 def stat_of(pid: int) -> tuple[int, float] | None:
@@ -428,6 +459,13 @@ class Sample:
     worker_max_rss_mib: float
     tree_rss_mib: float  # summed over main and its descendants (shared pages counted again)
     tree_pss_mib: float  # summed: shared pages divided among their sharers
+    # Pss divides a file's pages among every process on the machine that maps them (other
+    # Python processes of the same virtualenv too), so it moves with what else runs. What
+    # the tree would hold on a host of its own: its anonymous Pss (anonymous pages are
+    # shared only within the fork tree) and its resident file pages counted once.
+    tree_pss_anon_mib: float
+    tree_files_once_mib: float
+    tree_total_mib: float
     main_cpu_seconds: float
     tree_cpu_seconds: float
     load1: float
@@ -460,19 +498,24 @@ class Sampler:
     def sample(self, seconds: float, generation: int) -> Sample:
         memory: dict[str, list[Memory]] = {}
         cpu = {"main": 0.0, "tree": 0.0}
+        files: dict[FileKey, int] = {}
         for pid, role in self.tree():
             measured = memory_of(pid)
             stat = stat_of(pid)
             if measured is None or stat is None:
                 continue
             memory.setdefault(role, []).append(measured)
+            for key, size in file_pages(pid).items():
+                files[key] = max(files.get(key, 0), size)
             cpu["tree"] += stat[1]
             if role == "main":
                 cpu["main"] = stat[1]
         articles, done = self.counts()
         everything = [m for group in memory.values() for m in group]
         workers = memory.get("worker", [])
-        main = memory.get("main", [Memory(0, 0)])[0]
+        main = memory.get("main", [Memory(0, 0, 0)])[0]
+        anonymous = sum(m.pss_anon for m in everything)
+        file_once = sum(files.values())
         return Sample(
             seconds=round(seconds, 1),
             generation=generation,
@@ -489,6 +532,9 @@ class Sampler:
             worker_max_rss_mib=max((m.rss for m in workers), default=0) / MIB,
             tree_rss_mib=sum(m.rss for m in everything) / MIB,
             tree_pss_mib=sum(m.pss for m in everything) / MIB,
+            tree_pss_anon_mib=anonymous / MIB,
+            tree_files_once_mib=file_once / MIB,
+            tree_total_mib=(anonymous + file_once) / MIB,
             main_cpu_seconds=round(cpu["main"], 2),
             tree_cpu_seconds=round(cpu["tree"], 2),
             load1=os.getloadavg()[0],
@@ -735,14 +781,25 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread_x
 
 
+# The series whose band around the median is judged.
+BANDED = ("main_rss_mib", "tree_pss_mib", "tree_total_mib")
+SERIES = (
+    ("main_rss_mib", "main process Rss"),
+    ("tree_pss_mib", "whole tree Pss (main, fork server, workers, tracker)"),
+    ("tree_total_mib", "whole tree, each page once (anonymous Pss + file pages once)"),
+    ("tree_rss_mib", "whole tree Rss summed (shared pages counted in each process)"),
+    ("workers_pss_mib", "workers Pss"),
+)
+
+
 def flat_from(samples: Sequence[Sample]) -> dict[str, float] | None:
-    """The earliest sample from which main Rss and tree Pss both stay within the target
-    band around their own medians until the end (None if only the last few samples do)."""
+    """The earliest sample from which every banded series stays within the target band
+    around its own median until the end (None if only the last dozen samples do)."""
     for start in range(len(samples) - 12):
         rest = samples[start:]
         if all(
             spread([float(getattr(s, name)) for s in rest])["band_pct"] <= TARGET_BAND
-            for name in ("main_rss_mib", "tree_pss_mib")
+            for name in BANDED
         ):
             return {
                 "seconds": samples[start].seconds,
@@ -761,8 +818,12 @@ def figures(args: argparse.Namespace, run: Run) -> dict[str, Any]:
     hours = [s.seconds / 3600 for s in after]
     thousands = [s.articles_added / 1000 for s in after]
     third = max(1, len(after) // 3)
-    for name in ("main_rss_mib", "tree_pss_mib", "tree_rss_mib", "workers_pss_mib"):
+    # The second half of the run: what is left once every one-time load has happened
+    # (some happen long after the first cycle: see bench/README.md).
+    half = [s for s in samples if s.seconds >= samples[-1].seconds / 2]
+    for name, _ in SERIES:
         values = [float(getattr(s, name)) for s in after]
+        late = [float(getattr(s, name)) for s in half]
         result[name] = {
             **spread(values),
             "trend_mib_per_real_hour": round(slope(hours, values), 1),
@@ -770,33 +831,20 @@ def figures(args: argparse.Namespace, run: Run) -> dict[str, Any]:
             "first_third_median": round(statistics.median(values[:third]), 1),
             "last_third_median": round(statistics.median(values[-third:]), 1),
             "peak_whole_run": round(max(float(getattr(s, name)) for s in samples), 1),
-        }
-    result["within_band"] = {
-        name: result[name]["band_pct"] <= TARGET_BAND for name in ("main_rss_mib", "tree_pss_mib")
-    }
-    result["flat_from"] = flat_from(samples)
-    # The second half of the run: what is left once every one-time load has happened
-    # (some happen long after the first cycle: see bench/README.md).
-    half = [s for s in samples if s.seconds >= samples[-1].seconds / 2]
-    result["second_half"] = {
-        name: {
-            **spread([float(getattr(s, name)) for s in half]),
-            "trend_mib_per_1000_articles": round(
-                slope(
-                    [s.articles_added / 1000 for s in half],
-                    [float(getattr(s, name)) for s in half],
-                ),
-                2,
+            "second_half_band_pct": spread(late)["band_pct"],
+            "second_half_trend_mib_per_1000_articles": round(
+                slope([s.articles_added / 1000 for s in half], late), 2
             ),
         }
-        for name in ("main_rss_mib", "tree_pss_mib", "workers_pss_mib")
-    }
+    result["within_band"] = {name: result[name]["band_pct"] <= TARGET_BAND for name in BANDED}
+    result["flat_from"] = flat_from(samples)
     target_mib = TARGET_BYTES / MIB
     result["target_mib"] = round(target_mib, 1)
-    result["peak_tree_pss_mib"] = result["tree_pss_mib"]["peak_whole_run"]
-    result["peak_tree_rss_mib"] = result["tree_rss_mib"]["peak_whole_run"]
-    result["peak_main_rss_mib"] = result["main_rss_mib"]["peak_whole_run"]
-    result["peak_within_target"] = result["peak_tree_pss_mib"] <= target_mib
+    result["peak_mib"] = {name: result[name]["peak_whole_run"] for name, _ in SERIES}
+    # Compared with the target: the tree's total, each page counted once, which is what the
+    # daemon holds on a host of its own (its Pss here is lower by the share of its files'
+    # pages that other processes of the same virtualenv take).
+    result["peak_within_target"] = result["peak_mib"]["tree_total_mib"] <= target_mib
     polls = sorted(run.polls.values())
     result["polls"] = {
         "total": sum(polls),
@@ -824,9 +872,10 @@ def figures(args: argparse.Namespace, run: Run) -> dict[str, Any]:
 def text_plot(
     samples: Sequence[Sample], warmup: float, *, width: int = 64, height: int = 14
 ) -> str:
-    """Tree Pss (#) and main Rss (o) over time, on a scale from 0 that shows the target (-)."""
+    """The tree's total (#), its Pss (p) and the main process's Rss (o) over time, on a
+    scale from 0 that shows the target (-)."""
     target = TARGET_BYTES / MIB
-    peak = max(max(s.tree_pss_mib, s.main_rss_mib) for s in samples)
+    peak = max(max(s.tree_total_mib, s.tree_pss_mib, s.main_rss_mib) for s in samples)
     top = math.ceil(max(target, peak) * 1.05 / 50) * 50
     span = samples[-1].seconds or 1.0
     columns: list[list[Sample]] = [[] for _ in range(width)]
@@ -842,7 +891,8 @@ def text_plot(
     for column, group in enumerate(columns):
         if group:
             grid[row(max(s.main_rss_mib for s in group))][column] = "o"
-            grid[row(max(s.tree_pss_mib for s in group))][column] = "#"
+            grid[row(max(s.tree_pss_mib for s in group))][column] = "p"
+            grid[row(max(s.tree_total_mib for s in group))][column] = "#"
     warm_column = min(width - 1, int(warmup / span * width))
     lines = []
     for number, cells in enumerate(grid):
@@ -852,17 +902,16 @@ def text_plot(
     axis = [" "] * width
     axis[warm_column] = "^"
     lines.append("       " + "".join(axis) + f"  {span / 60:.0f} min")
-    lines.append(
-        "# tree Pss   o main Rss   - 300 MB   ^ end of warm-up (each column: max of its samples)"
-    )
+    lines.append("# tree, each page once   p tree Pss   o main Rss   - 300 MB   ^ end of warm-up")
+    lines.append("(each column: the largest of its samples; a mark hides another on the same row)")
     return "\n".join(lines)
 
 
 def minute_table(samples: Sequence[Sample], every: float = 60.0) -> str:
     lines = [
-        "| t (min) | articles added | main Rss MiB | workers Pss MiB | tree Pss MiB |"
-        " tree Rss (sum) MiB | load |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| t (min) | articles added | main Rss | workers Pss | tree Pss |"
+        " tree, each page once | tree Rss summed | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     mark = 0.0
     for sample in samples:
@@ -870,7 +919,8 @@ def minute_table(samples: Sequence[Sample], every: float = 60.0) -> str:
             lines.append(
                 f"| {sample.seconds / 60:.1f} | {sample.articles_added} |"
                 f" {sample.main_rss_mib:.0f} | {sample.workers_pss_mib:.0f} |"
-                f" {sample.tree_pss_mib:.0f} | {sample.tree_rss_mib:.0f} | {sample.load1:.1f} |"
+                f" {sample.tree_pss_mib:.0f} | {sample.tree_total_mib:.0f} |"
+                f" {sample.tree_rss_mib:.0f} | {sample.load1:.1f} |"
             )
             while mark <= sample.seconds:
                 mark += every
@@ -878,22 +928,26 @@ def minute_table(samples: Sequence[Sample], every: float = 60.0) -> str:
 
 
 def render(args: argparse.Namespace, run: Run, data: dict[str, Any], meta: dict[str, Any]) -> str:
-    main, tree, rss = data["main_rss_mib"], data["tree_pss_mib"], data["tree_rss_mib"]
     polls = data["polls"]
     band_verdict = "met" if all(data["within_band"].values()) else "NOT met"
     peak_verdict = "met" if data["peak_within_target"] else "NOT met"
+    peaks = data["peak_mib"]
 
-    def row(name: str, figures_: dict[str, Any]) -> str:
+    def row(name: str, label: str) -> str:
+        figures_ = data[name]
         return (
-            f"| {name} | {figures_['min']:.0f} | {figures_['median']:.0f} |"
+            f"| {label} | {figures_['min']:.0f} | {figures_['median']:.0f} |"
             f" {figures_['max']:.0f} |"
             f" {figures_['below_pct']:+.1f}% / {figures_['above_pct']:+.1f}%"
             f" | {figures_['trend_mib_per_1000_articles']:+.2f} |"
             f" {figures_['first_third_median']:.0f} → {figures_['last_third_median']:.0f} |"
+            f" ±{figures_['second_half_band_pct']:.1f}%,"
+            f" {figures_['second_half_trend_mib_per_1000_articles']:+.2f} |"
             f" {figures_['peak_whole_run']:.0f} |"
         )
 
     rows = meta.get("rows", {})
+    flat = data["flat_from"]
     lines = [
         "# Soak",
         "",
@@ -908,8 +962,9 @@ def render(args: argparse.Namespace, run: Run, data: dict[str, Any], meta: dict[
         f"- database: {data['articles']['at_start']:,} articles at the start"
         f" ({rows.get('lsh_buckets', 0):,} `lsh_buckets` rows), {data['articles']['at_end']:,}"
         f" at the end; entries processed: {run.outcomes}; copies by kind: {run.duplicate_kinds}",
-        f"- warm-up over at {data['warmup_seconds']:.0f} s; {data['samples_after_warmup']}"
-        f" samples after it, one every {args.sample_every:g} s",
+        f"- warm-up (every feed polled, every live feed once with new entries) over at"
+        f" {data['warmup_seconds']:.0f} s; {data['samples_after_warmup']} samples after it,"
+        f" one every {args.sample_every:g} s",
         f"- processes seen: {run.roles}; load average median {data['load1']['median']},"
         f" max {data['load1']['max']} (2 cores, shared); CPU: main"
         f" {data['cpu_seconds']['main']:.0f} s, whole tree {data['cpu_seconds']['tree']:.0f} s",
@@ -917,35 +972,28 @@ def render(args: argparse.Namespace, run: Run, data: dict[str, Any], meta: dict[
         f" {len(run.log_problems)}",
         "",
         "| after warm-up, MiB | min | median | max | band around the median |"
-        " trend per 1,000 articles | first third → last third (medians) | peak, whole run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-        row("main process Rss", main),
-        row("whole tree Pss (main, fork server, workers, tracker)", tree),
-        row("whole tree Rss, summed (shared pages counted in each process)", rss),
-        row("workers Pss", data["workers_pss_mib"]),
+        " trend per 1,000 articles | first third → last third (medians) |"
+        " second half: band, trend | peak, whole run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(row(name, label) for name, label in SERIES),
         "",
-        f"- flat within ±{TARGET_BAND:g}% after warm-up: main Rss ±{main['band_pct']}%, tree Pss"
-        f" ±{tree['band_pct']}%: **{band_verdict}**",
-        (
-            f"- flat within ±{TARGET_BAND:g}% from {data['flat_from']['seconds'] / 60:.1f} min"
-            f" ({data['flat_from']['articles_added']:,} articles added) to the end"
-            if data["flat_from"]
-            else f"- never flat within ±{TARGET_BAND:g}% to the end"
-        ),
-        "- second half of the run only: "
+        f"- flat within ±{TARGET_BAND:g}% after warm-up: "
         + ", ".join(
-            f"{label} ±{data['second_half'][name]['band_pct']}%"
-            f" (trend {data['second_half'][name]['trend_mib_per_1000_articles']:+.2f} MiB"
-            " per 1,000 articles)"
-            for label, name in (
-                ("main Rss", "main_rss_mib"),
-                ("tree Pss", "tree_pss_mib"),
-                ("workers Pss", "workers_pss_mib"),
-            )
+            f"{label.split(' (')[0]} ±{data[name]['band_pct']}%"
+            for name, label in SERIES
+            if name in BANDED
+        )
+        + f": **{band_verdict}**",
+        (
+            f"- every one of them within ±{TARGET_BAND:g}% from {flat['seconds'] / 60:.1f} min"
+            f" ({flat['articles_added']:,} articles added) to the end"
+            if flat
+            else f"- never all within ±{TARGET_BAND:g}% to the end"
         ),
         f"- ≤ 300 MB ({data['target_mib']} MiB) with {data['articles']['at_start']:,}+ articles:"
-        f" peak tree Pss {data['peak_tree_pss_mib']} MiB: **{peak_verdict}** (summed Rss peak"
-        f" {data['peak_tree_rss_mib']} MiB; main process Rss peak {data['peak_main_rss_mib']} MiB)",
+        f" peak of the whole tree, each page once, {peaks['tree_total_mib']} MiB:"
+        f" **{peak_verdict}** (tree Pss peak {peaks['tree_pss_mib']} MiB, summed Rss peak"
+        f" {peaks['tree_rss_mib']} MiB, main process Rss peak {peaks['main_rss_mib']} MiB)",
         "",
         "```",
         text_plot(run.samples, data["warmup_seconds"]),
