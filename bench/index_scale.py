@@ -179,7 +179,7 @@ def measure_dedup_cost(engine: sa.Engine) -> dict[str, Any]:
                 session.add(row)
                 session.flush()
                 before_insert = time.perf_counter()
-                index.add(session, row.id, dedup)
+                index.add(session.connection(), row.id, dedup)
                 session.flush()
                 cache.put(dedup.fingerprint, dedup.features)
                 insert_time = time.perf_counter() - before_insert

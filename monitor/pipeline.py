@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,6 +88,9 @@ class _InAnalysis:
 
 
 UNFILTERED = TopicVerdict(True, "the feed is not filtered (filter = false)")
+# Entries recorded per transaction: a feed's worth, yet a backfill of thousands is not
+# all claimed before its first page is fetched.
+CLAIM_BATCH = 100
 
 
 class Pipeline:
@@ -133,7 +136,7 @@ class Pipeline:
 
     def _poll(self, feed: FeedSettings, feed_id: int) -> PollReport:
         report = PollReport(feed=feed.name)
-        state = self.store.feed_state(feed_id)
+        state = self.store.feed_state(feed_id, max_attempts=self.settings.max_attempts)
         # Now and then fetch in full: some servers answer 304 to a stale ETag for ever.
         full_fetch = (
             state.last_full_fetch_at is None
@@ -185,7 +188,8 @@ class Pipeline:
                 )
             report.entries_seen = len(document.entries)
             self._process_new_entries(feed, feed_id, document.entries, report)
-        self._retry_unfinished_entries(feed, feed_id, report)
+        if state.has_retryable_entries:
+            self._retry_unfinished_entries(feed, feed_id, report)
 
         # Validators are saved only after every entry is done: a stop in the middle
         # must not turn the next poll into a 304 that hides the entries not yet seen.
@@ -201,6 +205,7 @@ class Pipeline:
             if document and document.malformed
             else None,
             full_fetch=full_fetch and response.status == 200,
+            state=state,
         )
         log.info(
             "feed polled: %s: %s%d entries, %d new, %d stored, %d duplicates, %d failed",
@@ -215,20 +220,22 @@ class Pipeline:
         return report
 
     def _process_new_entries(
-        self, feed: FeedSettings, feed_id: int, entries: Iterable[FeedEntry], report: PollReport
+        self, feed: FeedSettings, feed_id: int, entries: Sequence[FeedEntry], report: PollReport
     ) -> None:
         def claimed() -> Iterable[tuple[EntryClaim, FeedEntry]]:
-            for entry in entries:
-                if self.stop.is_set():  # not even recorded: the next poll sees it as new
+            for start in range(0, len(entries), CLAIM_BATCH):
+                if self.stop.is_set():  # not even recorded: the next poll sees them as new
                     report.interrupted = True
                     return
-                claim = self.store.claim_entry(
-                    feed_id, entry, max_attempts=self.settings.max_attempts
+                batch = entries[start : start + CLAIM_BATCH]
+                claims = self.store.claim_entries(
+                    feed_id, batch, max_attempts=self.settings.max_attempts
                 )
-                # A feed that lists one entry twice: the first may still be in hand.
-                if claim is not None and claim.id not in report.processed:
-                    report.new_entries += claim.attempts == 0
-                    yield claim, entry
+                for claim, entry in zip(claims, batch, strict=True):
+                    # A feed that lists one entry twice: the first may still be in hand.
+                    if claim is not None and claim.id not in report.processed:
+                        report.new_entries += claim.attempts == 0
+                        yield claim, entry
 
         self._process_claims(feed, feed_id, claimed(), report)
 
@@ -322,7 +329,8 @@ class Pipeline:
             return Outcome.FAILED
 
     def _start(self, feed_id: int, claim: EntryClaim, entry: FeedEntry) -> Outcome | _InAnalysis:
-        if self._stored_as_same_url(feed_id, claim, entry.url, entry.title):
+        if claim.article_with_url is not None:
+            self._store_same_url(feed_id, claim, entry, claim.article_with_url)
             return Outcome.DUPLICATE
         with self.metrics.fetch_seconds.labels(kind="page").time():
             page = self.fetcher.page(entry.link)
@@ -342,10 +350,8 @@ class Pipeline:
             )
             return Outcome.OFF_TOPIC
         url = article.article.url
-        if url != entry.url and self._stored_as_same_url(
-            feed_id, claim, url, article.article.title
-        ):
-            return Outcome.DUPLICATE
+        # A page that redirected to a URL kept already is a same_url duplicate: ingest
+        # checks that in its transaction.
         result = self.store.ingest(
             entry_id=claim.id, feed_id=feed_id, article=article, dedup=analysis.dedup
         )
@@ -375,19 +381,13 @@ class Pipeline:
             )
         return result.outcome
 
-    def _stored_as_same_url(
-        self, feed_id: int, claim: EntryClaim, url: str, title: str | None
-    ) -> bool:
-        kept = self.store.article_id_for_url(url)
-        if kept is None:
-            return False
+    def _store_same_url(self, feed_id: int, claim: EntryClaim, entry: FeedEntry, kept: int) -> None:
         decision = Decision(duplicate_of=kept, kind=DuplicateKind.SAME_URL, similarity=1.0)
         self.metrics.duplicates.labels(kind=DuplicateKind.SAME_URL).inc()
         self.store.store_duplicate(
-            entry_id=claim.id, feed_id=feed_id, url=url, title=title, decision=decision
+            entry_id=claim.id, feed_id=feed_id, url=entry.url, title=entry.title, decision=decision
         )
-        log.info("duplicate (same_url): %s", url)
-        return True
+        log.info("duplicate (same_url): %s", entry.url)
 
 
 def _event(feed: FeedSettings, url: str, outcome: str) -> dict[str, str]:

@@ -110,16 +110,23 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
     ]
 
 
-def add(session: Session, article_id: int, dedup: DedupInput) -> None:
-    session.add(
-        ArticleSignature(
-            article_id=article_id,
-            scheme=SCHEME,
-            skeleton=_pack(dedup.skeleton_signature),
-            entities=_pack(dedup.entities_signature),
-        )
+_INSERT_SIGNATURE = sa.text(
+    "INSERT INTO article_signatures (article_id, scheme, skeleton, entities)"
+    " VALUES (:article, :scheme, :skeleton, :entities)"
+)
+
+
+def add(connection: sa.Connection, article_id: int, dedup: DedupInput) -> None:
+    connection.execute(
+        _INSERT_SIGNATURE,
+        {
+            "article": article_id,
+            "scheme": SCHEME,
+            "skeleton": _pack(dedup.skeleton_signature),
+            "entities": _pack(dedup.entities_signature),
+        },
     )
-    _insert_buckets(session, [(key, article_id) for key in set(dedup.buckets)])
+    _insert_buckets(connection, [(key, article_id) for key in set(dedup.buckets)])
 
 
 def remove(session: Session, article_id: int) -> None:
@@ -168,11 +175,11 @@ def rebuild(
             )
             done += 1
             if len(rows) >= _INSERT_BATCH:
-                _insert_buckets(session, rows)
+                _insert_buckets(session.connection(), rows)
                 rows = []
                 if progress:
                     progress(done)
-        _insert_buckets(session, rows)
+        _insert_buckets(session.connection(), rows)
     if progress:
         progress(done)
     return done
@@ -210,10 +217,10 @@ def stale_signatures(session: Session) -> int:
 _INSERT_BUCKET = sa.text("INSERT INTO lsh_buckets (bucket, article_id) VALUES (:bucket, :article)")
 
 
-def _insert_buckets(session: Session, rows: Sequence[tuple[int, int]]) -> None:
+def _insert_buckets(connection: sa.Connection, rows: Sequence[tuple[int, int]]) -> None:
     if rows:
         # A plain executemany: the ORM's bulk path costs more than the insert itself.
-        session.connection().execute(
+        connection.execute(
             _INSERT_BUCKET, [{"bucket": key, "article": article_id} for key, article_id in rows]
         )
 

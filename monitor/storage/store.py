@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -36,15 +36,68 @@ from monitor.urls import site_of
 
 MAX_ERROR_LENGTH = 2000
 
+# The hot path (claims, polls, ingest) writes through Core on these tables: building,
+# flushing and expiring ORM objects cost more than the statements themselves.
+_FEEDS = cast(sa.Table, Feed.__table__)
+_ENTRIES = cast(sa.Table, Entry.__table__)
+_ARTICLES = cast(sa.Table, Article.__table__)
+_TAGS = cast(sa.Table, ArticleTag.__table__)
+_DUPLICATES = cast(sa.Table, Duplicate.__table__)
+_FEED_STATE_COLUMNS = (
+    "id",
+    "etag",
+    "last_modified",
+    "last_polled_at",
+    "next_poll_at",
+    "last_full_fetch_at",
+    "enabled",
+    "interval_seconds",
+    "consecutive_failures",
+    "first_new_entry_at",
+    "last_new_entry_at",
+    "polls_with_new_entries",
+)
+
+
+def _retryable(max_attempts: int) -> sa.ColumnElement[bool]:
+    """Entries still to work on: left pending, or failed fewer than `max_attempts` times."""
+    return sa.or_(
+        _ENTRIES.c.outcome == Outcome.PENDING,
+        sa.and_(_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.attempts < max_attempts),
+    )
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FeedState:
+    """A feed's row as a poll needs it: validators, schedule and the history its health
+    is judged on."""
+
     id: int
     etag: str | None
     last_modified: str | None
     last_polled_at: datetime | None
     next_poll_at: datetime | None = None
     last_full_fetch_at: datetime | None = None
+    enabled: bool = True
+    interval: float = 0.0
+    consecutive_failures: int = 0
+    first_new_entry_at: datetime | None = None
+    last_new_entry_at: datetime | None = None
+    polls_with_new_entries: int = 0
+    # Whether any entry is pending or failed and still retryable (None: not asked).
+    has_retryable_entries: bool | None = None
+
+    def history(self) -> FeedHistory:
+        return FeedHistory(
+            enabled=self.enabled,
+            interval=self.interval,
+            last_polled_at=self.last_polled_at,
+            consecutive_failures=self.consecutive_failures,
+            next_poll_at=self.next_poll_at,
+            first_new_entry_at=self.first_new_entry_at,
+            last_new_entry_at=self.last_new_entry_at,
+            polls_with_new_entries=self.polls_with_new_entries,
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,6 +106,9 @@ class EntryClaim:
 
     id: int
     attempts: int
+    # A kept article with the entry's canonical URL when the entry was claimed: its page
+    # need not be fetched.
+    article_with_url: int | None = None
 
 
 class Store:
@@ -108,17 +164,25 @@ class Store:
             session.flush()
             return {url: rows[url].id for url in configured}
 
-    def feed_state(self, feed_id: int) -> FeedState:
-        with self._session() as session:
-            row = session.get_one(Feed, feed_id)
-            return FeedState(
-                id=row.id,
-                etag=row.etag,
-                last_modified=row.last_modified,
-                last_polled_at=row.last_polled_at,
-                next_poll_at=row.next_poll_at,
-                last_full_fetch_at=row.last_full_fetch_at,
+    def feed_state(self, feed_id: int, *, max_attempts: int | None = None) -> FeedState:
+        """The feed's row; with `max_attempts`, also whether it has entries to retry (one
+        query: a poll that gets a 304 then needs no other read)."""
+        columns: list[Any] = [_FEEDS.c[name] for name in _FEED_STATE_COLUMNS]
+        if max_attempts is not None:
+            columns.append(
+                sa.exists()
+                .where(_ENTRIES.c.feed_id == feed_id, _retryable(max_attempts))
+                .label("has_retryable_entries")
             )
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(*columns).where(_FEEDS.c.id == feed_id)).one()
+        values = row._asdict()
+        values["interval"] = values.pop("interval_seconds")
+        values["consecutive_failures"] = values["consecutive_failures"] or 0
+        values["polls_with_new_entries"] = values["polls_with_new_entries"] or 0
+        if "has_retryable_entries" in values:
+            values["has_retryable_entries"] = bool(values["has_retryable_entries"])
+        return FeedState(**values)
 
     def record_poll_success(
         self,
@@ -131,28 +195,50 @@ class Store:
         entry_count: int | None,
         warning: str | None = None,
         full_fetch: bool = False,
+        state: FeedState | None = None,
     ) -> None:
-        """A poll that got a readable feed (or 304): failures reset, the next poll on schedule."""
+        """A poll that got a readable feed (or 304): failures reset, the next poll on schedule.
+
+        `state` is the row as read at the start of the poll (the poll holds the feed, so
+        it is still current): with it, this is one UPDATE.
+        """
         now = utc_now()
-        with self._session() as session, session.begin():
-            row = session.get_one(Feed, feed_id)
-            row.last_polled_at = row.last_success_at = now
-            row.last_status = status
-            row.last_error = warning[:MAX_ERROR_LENGTH] if warning else None
-            row.consecutive_failures = 0
-            row.next_poll_at = None
-            row.etag, row.last_modified = etag, last_modified
-            if full_fetch:
-                row.last_full_fetch_at = now
-            if title is not None:
-                row.title = title
-            if entry_count is not None:
-                row.last_entry_count = entry_count
-            if entry_count:
-                row.polls_with_new_entries = (row.polls_with_new_entries or 0) + 1
-                row.first_new_entry_at = row.first_new_entry_at or now
-                row.last_new_entry_at = now
-            row.health = feed_health(_history(row), self.health, now)
+        if state is None:
+            state = self.feed_state(feed_id)
+        values: dict[str, Any] = {
+            "last_polled_at": now,
+            "last_success_at": now,
+            "last_status": status,
+            "last_error": warning[:MAX_ERROR_LENGTH] if warning else None,
+            "consecutive_failures": 0,
+            "next_poll_at": None,
+            "etag": etag,
+            "last_modified": last_modified,
+        }
+        if full_fetch:
+            values["last_full_fetch_at"] = now
+        if title is not None:
+            values["title"] = title
+        if entry_count is not None:
+            values["last_entry_count"] = entry_count
+        history = replace(
+            state.history(), last_polled_at=now, consecutive_failures=0, next_poll_at=None
+        )
+        if entry_count:
+            values["polls_with_new_entries"] = (
+                sa.func.coalesce(_FEEDS.c.polls_with_new_entries, 0) + 1
+            )
+            values["first_new_entry_at"] = sa.func.coalesce(_FEEDS.c.first_new_entry_at, now)
+            values["last_new_entry_at"] = now
+            history = replace(
+                history,
+                polls_with_new_entries=history.polls_with_new_entries + 1,
+                first_new_entry_at=history.first_new_entry_at or now,
+                last_new_entry_at=now,
+            )
+        values["health"] = feed_health(history, self.health, now)
+        with self.engine.begin() as connection:
+            connection.execute(sa.update(_FEEDS).where(_FEEDS.c.id == feed_id).values(values))
 
     def record_poll_failure(
         self,
@@ -216,67 +302,127 @@ class Store:
     def claim_entry(
         self, feed_id: int, entry: FeedEntry, *, max_attempts: int
     ) -> EntryClaim | None:
-        """Record `entry` as seen and return it if it needs work; None if it is done.
+        """Record `entry` as seen and return it if it needs work; None if it is done."""
+        return self.claim_entries(feed_id, [entry], max_attempts=max_attempts)[0]
+
+    def claim_entries(
+        self, feed_id: int, entries: Sequence[FeedEntry], *, max_attempts: int
+    ) -> list[EntryClaim | None]:
+        """Record each of `entries` as seen, in one transaction; for each, its claim if it
+        needs work, None if it is done.
 
         An entry is the same as one seen before in this feed when its GUID or its
-        canonical URL matches.
+        canonical URL matches, so an entry listed twice gets the same claim twice.
         """
+        if not entries:
+            return []
         try:
-            return self._claim_entry(feed_id, entry, max_attempts=max_attempts)
+            return self._claim_entries(feed_id, entries, max_attempts=max_attempts)
         except IntegrityError:
-            # Another process recorded the same entry a moment ago: it is theirs.
-            return None
+            if len(entries) == 1:
+                # Another process recorded the same entry a moment ago: it is theirs.
+                return [None]
+            return [
+                self.claim_entry(feed_id, entry, max_attempts=max_attempts) for entry in entries
+            ]
 
-    def _claim_entry(
-        self, feed_id: int, entry: FeedEntry, *, max_attempts: int
-    ) -> EntryClaim | None:
-        with self._session() as session, session.begin():
-            match = [Entry.url == entry.url]
-            if entry.guid:
-                match.append(Entry.guid == entry.guid)
-            row = session.scalars(
-                sa.select(Entry).where(Entry.feed_id == feed_id, sa.or_(*match)).limit(1)
-            ).first()
-            if row is None:
-                row = Entry(
-                    feed_id=feed_id,
-                    guid=entry.guid,
-                    url=entry.url,
-                    link=entry.link,
-                    title=entry.title,
-                    published_at=entry.published_at,
-                    categories=json.dumps(entry.categories, ensure_ascii=False),
-                    first_seen_at=utc_now(),
-                    attempts=0,
-                    outcome=Outcome.PENDING,
+    def _claim_entries(
+        self, feed_id: int, entries: Sequence[FeedEntry], *, max_attempts: int
+    ) -> list[EntryClaim | None]:
+        urls = {entry.url for entry in entries}
+        guids = {entry.guid for entry in entries if entry.guid}
+        match: sa.ColumnElement[bool] = _ENTRIES.c.url.in_(urls)
+        if guids:
+            match = sa.or_(match, _ENTRIES.c.guid.in_(guids))
+        with self.engine.begin() as connection:
+            known = connection.execute(
+                sa.select(
+                    _ENTRIES.c.id,
+                    _ENTRIES.c.guid,
+                    _ENTRIES.c.url,
+                    _ENTRIES.c.outcome,
+                    _ENTRIES.c.attempts,
+                ).where(_ENTRIES.c.feed_id == feed_id, match)
+            ).all()
+            # What each GUID and URL stands for: a row seen before (its claim, or None
+            # when done) or the index of a row to insert now.
+            by_guid: dict[str, EntryClaim | int | None] = {}
+            by_url: dict[str, EntryClaim | int | None] = {}
+            for row_id, guid, url, outcome, attempts in known:
+                retryable = outcome == Outcome.PENDING or (
+                    outcome == Outcome.FAILED and attempts < max_attempts
                 )
-                session.add(row)
-                session.flush()
-                return EntryClaim(id=row.id, attempts=0)
-            retryable = row.outcome == Outcome.PENDING or (
-                row.outcome == Outcome.FAILED and row.attempts < max_attempts
+                claim = EntryClaim(id=row_id, attempts=attempts) if retryable else None
+                if guid:
+                    by_guid[guid] = claim
+                by_url[url] = claim
+            found: list[EntryClaim | int | None] = []
+            new_rows: list[dict[str, Any]] = []
+            now = utc_now()
+            for entry in entries:
+                if entry.guid and entry.guid in by_guid:
+                    found.append(by_guid[entry.guid])
+                elif entry.url in by_url:
+                    found.append(by_url[entry.url])
+                else:
+                    found.append(len(new_rows))
+                    by_url[entry.url] = len(new_rows)
+                    if entry.guid:
+                        by_guid[entry.guid] = len(new_rows)
+                    new_rows.append(_new_entry_row(feed_id, entry, now))
+            new_ids: list[int] = []
+            if new_rows:
+                new_ids = list(
+                    connection.execute(
+                        sa.insert(_ENTRIES).returning(_ENTRIES.c.id, sort_by_parameter_order=True),
+                        new_rows,
+                    ).scalars()
+                )
+            claims = [
+                EntryClaim(id=new_ids[item], attempts=0) if isinstance(item, int) else item
+                for item in found
+            ]
+            wanted = {entry.url for entry, claim in zip(entries, claims, strict=True) if claim}
+            kept = (
+                dict(
+                    connection.execute(
+                        sa.select(_ARTICLES.c.url, _ARTICLES.c.id).where(
+                            _ARTICLES.c.url.in_(wanted)
+                        )
+                    ).all()
+                )
+                if wanted
+                else {}
             )
-            return EntryClaim(id=row.id, attempts=row.attempts) if retryable else None
+        return [
+            replace(claim, article_with_url=kept.get(entry.url)) if claim else None
+            for entry, claim in zip(entries, claims, strict=True)
+        ]
 
     def retryable_entries(
         self, feed_id: int, *, max_attempts: int, limit: int = 100
     ) -> list[tuple[EntryClaim, FeedEntry]]:
         """Entries of this feed left pending by a crash or failed fewer than `max_attempts` times,
         oldest attempt first: they are retried even when the feed itself is unchanged."""
-        retryable = sa.or_(
-            Entry.outcome == Outcome.PENDING,
-            sa.and_(Entry.outcome == Outcome.FAILED, Entry.attempts < max_attempts),
-        )
-        with self._session() as session:
-            rows = session.scalars(
-                sa.select(Entry)
-                .where(Entry.feed_id == feed_id, retryable)
-                .order_by(Entry.last_attempt_at.is_not(None), Entry.last_attempt_at, Entry.id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(_ENTRIES, _ARTICLES.c.id.label("article_with_url"))
+                .outerjoin(_ARTICLES, _ARTICLES.c.url == _ENTRIES.c.url)
+                .where(_ENTRIES.c.feed_id == feed_id, _retryable(max_attempts))
+                .order_by(
+                    _ENTRIES.c.last_attempt_at.is_not(None),
+                    _ENTRIES.c.last_attempt_at,
+                    _ENTRIES.c.id,
+                )
                 .limit(limit)
             ).all()
-            return [
-                (EntryClaim(id=row.id, attempts=row.attempts), _feed_entry(row)) for row in rows
-            ]
+        return [
+            (
+                EntryClaim(id=row.id, attempts=row.attempts, article_with_url=row.article_with_url),
+                _feed_entry(row),
+            )
+            for row in rows
+        ]
 
     def retag_batches(
         self,
@@ -553,7 +699,11 @@ class Store:
         extracted = article.article
         with self._session() as session, session.begin():
             self._serialize_decisions(session)
-            same_url = session.scalar(sa.select(Article.id).where(Article.url == extracted.url))
+            same_url = (
+                session.connection()
+                .execute(sa.select(_ARTICLES.c.id).where(_ARTICLES.c.url == extracted.url))
+                .scalar()
+            )
             if same_url is not None:
                 decision = Decision(duplicate_of=same_url, kind=DuplicateKind.SAME_URL)
                 self._add_duplicate(
@@ -595,14 +745,15 @@ class Store:
     def _insert_article(
         self, session: Session, feed_id: int, article: TaggedArticle, dedup: DedupInput
     ) -> int:
-        row = Article(feed_id=feed_id)
-        _set_content(row, article, dedup)
-        session.add(row)
-        session.flush()
-        _add_tags(session, row.id, article)
-        index.add(session, row.id, dedup)
+        connection = session.connection()
+        article_id: int = connection.execute(
+            sa.insert(_ARTICLES).returning(_ARTICLES.c.id),
+            {"feed_id": feed_id, **_content(article, dedup)},
+        ).scalar_one()
+        _add_tags(connection, article_id, article)
+        index.add(connection, article_id, dedup)
         self._features.put(dedup.fingerprint, dedup.features)
-        return row.id
+        return article_id
 
     def _replace_with_original(
         self,
@@ -631,10 +782,11 @@ class Store:
             copy_entry.outcome = Outcome.DUPLICATE
         index.remove(session, kept.id)
         kept.feed_id = feed_id
-        _set_content(kept, article, dedup)
+        for name, value in _content(article, dedup).items():
+            setattr(kept, name, value)
         session.flush()
-        _add_tags(session, kept.id, article)
-        index.add(session, kept.id, dedup)
+        _add_tags(session.connection(), kept.id, article, new=False)
+        index.add(session.connection(), kept.id, dedup)
         self._features.put(dedup.fingerprint, dedup.features)
 
     def _merge_other_copies(
@@ -739,30 +891,31 @@ class Store:
         similarity: float,
         former_article_id: int | None = None,
     ) -> None:
-        session.add(
-            Duplicate(
-                article_id=article_id,
-                url=url,
-                site=site_of(url),
-                title=title,
-                feed_id=feed_id,
-                entry_id=entry_id,
-                kind=kind,
-                similarity=similarity,
-                detected_at=utc_now(),
-                former_article_id=former_article_id,
-            )
+        session.connection().execute(
+            sa.insert(_DUPLICATES),
+            {
+                "article_id": article_id,
+                "url": url,
+                "site": site_of(url),
+                "title": title,
+                "feed_id": feed_id,
+                "entry_id": entry_id,
+                "kind": kind,
+                "similarity": similarity,
+                "detected_at": utc_now(),
+                "former_article_id": former_article_id,
+            },
         )
 
     @staticmethod
     def _finish_entry(session: Session, entry_id: int, outcome: Outcome, article_id: int) -> None:
-        session.execute(
-            sa.update(Entry)
-            .where(Entry.id == entry_id)
+        session.connection().execute(
+            sa.update(_ENTRIES)
+            .where(_ENTRIES.c.id == entry_id)
             .values(
                 outcome=outcome,
                 article_id=article_id,
-                attempts=Entry.attempts + 1,
+                attempts=_ENTRIES.c.attempts + 1,
                 last_attempt_at=utc_now(),
                 reason=None,
                 error=None,
@@ -855,28 +1008,48 @@ class IngestResult:
     merged: tuple[int, ...] = ()
 
 
-def _set_content(row: Article, article: TaggedArticle, dedup: DedupInput) -> None:
+def _content(article: TaggedArticle, dedup: DedupInput) -> dict[str, Any]:
+    """An `articles` row's content columns."""
     extracted = article.article
-    row.url = extracted.url
-    row.title = extracted.title
-    row.text = article.text
-    row.author = extracted.author
-    row.published_at = extracted.published_at
-    row.fetched_at = extracted.fetched_at
-    row.language = extracted.language
-    row.site = extracted.site
-    row.content_hash = dedup.fingerprint
-    row.repost_signals = ",".join(dedup.repost_signals) or None
+    return {
+        "url": extracted.url,
+        "title": extracted.title,
+        "text": article.text,
+        "author": extracted.author,
+        "published_at": extracted.published_at,
+        "fetched_at": extracted.fetched_at,
+        "language": extracted.language,
+        "site": extracted.site,
+        "content_hash": dedup.fingerprint,
+        "repost_signals": ",".join(dedup.repost_signals) or None,
+    }
 
 
-def _add_tags(session: Session, article_id: int, article: TaggedArticle) -> None:
-    for tag in article.tags:
-        if session.get(ArticleTag, (article_id, tag.name, tag.source)) is None:
-            session.add(
-                ArticleTag(
-                    article_id=article_id, tag=tag.name, source=tag.source, detail=tag.detail
-                )
+def _add_tags(
+    connection: sa.Connection, article_id: int, article: TaggedArticle, *, new: bool = True
+) -> None:
+    """The article's tags that it does not have yet (a `new` article has none), in one
+    statement."""
+    have: set[tuple[str, str]] = set()
+    if not new:
+        have.update(
+            (tag, source)
+            for tag, source in connection.execute(
+                sa.select(_TAGS.c.tag, _TAGS.c.source).where(_TAGS.c.article_id == article_id)
             )
+        )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for tag in article.tags:
+        key = (tag.name, str(tag.source))
+        if key not in have and key not in rows:
+            rows[key] = {
+                "article_id": article_id,
+                "tag": tag.name,
+                "source": tag.source,
+                "detail": tag.detail,
+            }
+    if rows:
+        connection.execute(sa.insert(_TAGS), list(rows.values()))
 
 
 def _stored_entry(session: Session, article_id: int) -> Entry | None:
@@ -906,7 +1079,23 @@ def _history(row: Feed) -> FeedHistory:
     )
 
 
-def _feed_entry(row: Entry) -> FeedEntry:
+def _new_entry_row(feed_id: int, entry: FeedEntry, now: datetime) -> dict[str, Any]:
+    return {
+        "feed_id": feed_id,
+        "guid": entry.guid,
+        "url": entry.url,
+        "link": entry.link,
+        "title": entry.title,
+        "published_at": entry.published_at,
+        "categories": json.dumps(entry.categories, ensure_ascii=False),
+        "first_seen_at": now,
+        "attempts": 0,
+        "outcome": Outcome.PENDING,
+    }
+
+
+def _feed_entry(row: Any) -> FeedEntry:
+    """The entry as the feed listed it, from an `entries` row."""
     categories = json.loads(row.categories) if row.categories else []
     return FeedEntry(
         link=row.link,
