@@ -11,7 +11,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -79,18 +79,22 @@ def judge_article(
 
 
 @dataclass(slots=True)
-class _InAnalysis:
-    """An entry whose page is fetched and being analysed in a worker."""
+class _InHand:
+    """An entry whose page is being fetched, then analysed in a worker."""
 
     claim: EntryClaim
     entry: FeedEntry
-    analysis: Future[Analysis]
+    # Fetching ends in the analysis's future, or in the fetch's StageError.
+    started: Future[Future[Analysis]]
 
 
 UNFILTERED = TopicVerdict(True, "the feed is not filtered (filter = false)")
 # Entries recorded per transaction: a feed's worth, yet a backfill of thousands is not
 # all claimed before its first page is fetched.
 CLAIM_BATCH = 100
+# Threads of a poll that fetch the next pages while one is stored (the per-host limits
+# apply to them as to every fetch).
+FETCH_THREADS = 2
 
 
 class Pipeline:
@@ -259,32 +263,50 @@ class Pipeline:
         claims: Iterable[tuple[EntryClaim, FeedEntry]],
         report: PollReport,
     ) -> None:
-        """Fetch each entry's page in turn and hand it to the analyser; store the results
-        in the same order, keeping up to `analyser.window` pages in analysis meanwhile."""
-        in_analysis: deque[_InAnalysis] = deque()
-        for claim, entry in claims:
-            if self.stop.is_set():
-                report.interrupted = True
-                break
-            report.processed.add(claim.id)
-            started = self._settle(feed, claim, entry, partial(self._start, feed_id, claim, entry))
-            if isinstance(started, _InAnalysis):
-                in_analysis.append(started)
-            else:
-                self._count(started, report)
-            while len(in_analysis) >= self.analyser.window:
-                self._finish_counted(feed, feed_id, in_analysis.popleft(), report)
-        # Pages already in analysis are finished even on a stop: it takes a moment.
-        while in_analysis:
-            self._finish_counted(feed, feed_id, in_analysis.popleft(), report)
+        """Fetch entries' pages and hand them to the analyser in threads of their own;
+        store the results in feed order, keeping up to `analyser.window` pages in hand.
+
+        The poll's own thread claims and stores; fetching (waiting on the network) and
+        analysis (in the worker processes) go on meanwhile, so that the workers are not
+        left waiting for the next page while an article is being stored.
+        """
+        in_hand: deque[_InHand] = deque()
+        fetching: ThreadPoolExecutor | None = None
+        try:
+            for claim, entry in claims:
+                if self.stop.is_set():
+                    report.interrupted = True
+                    break
+                report.processed.add(claim.id)
+                if claim.article_with_url is not None:
+                    kept = claim.article_with_url
+                    same_url = partial(self._store_same_url, feed_id, claim, entry, kept)
+                    self._count(self._settle(feed, claim, entry, same_url), report)
+                    continue
+                if fetching is None:  # not for a poll with nothing to fetch (a 304)
+                    fetching = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch")
+                started = fetching.submit(self._fetch_and_analyse, entry)
+                in_hand.append(_InHand(claim, entry, started))
+                while len(in_hand) >= self.analyser.window:
+                    self._finish_counted(feed, feed_id, in_hand.popleft(), report)
+            # Pages already in hand are finished even on a stop: it takes a moment.
+            while in_hand:
+                self._finish_counted(feed, feed_id, in_hand.popleft(), report)
+        finally:
+            if fetching is not None:
+                fetching.shutdown(wait=True, cancel_futures=True)
+
+    def _fetch_and_analyse(self, entry: FeedEntry) -> Future[Analysis]:
+        with self.metrics.fetch_seconds.labels(kind="page").time():
+            page = self.fetcher.page(entry.link)
+        return self.analyser.submit(page, entry)
 
     def _finish_counted(
-        self, feed: FeedSettings, feed_id: int, work: _InAnalysis, report: PollReport
+        self, feed: FeedSettings, feed_id: int, work: _InHand, report: PollReport
     ) -> None:
         outcome = self._settle(
             feed, work.claim, work.entry, partial(self._finish, feed, feed_id, work)
         )
-        assert isinstance(outcome, Outcome)
         self._count(outcome, report)
 
     def _count(self, outcome: Outcome, report: PollReport) -> None:
@@ -296,8 +318,8 @@ class Pipeline:
         feed: FeedSettings,
         claim: EntryClaim,
         entry: FeedEntry,
-        step: Callable[[], Outcome | _InAnalysis],
-    ) -> Outcome | _InAnalysis:
+        step: Callable[[], Outcome],
+    ) -> Outcome:
         """Run one step of an entry's chain; a stage's failure becomes its recorded outcome."""
         try:
             return step()
@@ -328,17 +350,9 @@ class Pipeline:
             )
             return Outcome.FAILED
 
-    def _start(self, feed_id: int, claim: EntryClaim, entry: FeedEntry) -> Outcome | _InAnalysis:
-        if claim.article_with_url is not None:
-            self._store_same_url(feed_id, claim, entry, claim.article_with_url)
-            return Outcome.DUPLICATE
-        with self.metrics.fetch_seconds.labels(kind="page").time():
-            page = self.fetcher.page(entry.link)
-        return _InAnalysis(claim, entry, self.analyser.submit(page, entry))
-
-    def _finish(self, feed: FeedSettings, feed_id: int, work: _InAnalysis) -> Outcome:
+    def _finish(self, feed: FeedSettings, feed_id: int, work: _InHand) -> Outcome:
         claim, entry = work.claim, work.entry
-        analysis = self.analyser.result(work.analysis)
+        analysis = self.analyser.result(work.started.result())
         article, verdict = judge_article(analysis.cleaned, entry, feed, self.rules)
         if not verdict.on_topic:
             self.store.record_off_topic(claim.id, reason=verdict.reason)
@@ -381,13 +395,16 @@ class Pipeline:
             )
         return result.outcome
 
-    def _store_same_url(self, feed_id: int, claim: EntryClaim, entry: FeedEntry, kept: int) -> None:
+    def _store_same_url(
+        self, feed_id: int, claim: EntryClaim, entry: FeedEntry, kept: int
+    ) -> Outcome:
         decision = Decision(duplicate_of=kept, kind=DuplicateKind.SAME_URL, similarity=1.0)
         self.metrics.duplicates.labels(kind=DuplicateKind.SAME_URL).inc()
         self.store.store_duplicate(
             entry_id=claim.id, feed_id=feed_id, url=entry.url, title=entry.title, decision=decision
         )
         log.info("duplicate (same_url): %s", entry.url)
+        return Outcome.DUPLICATE
 
 
 def _event(feed: FeedSettings, url: str, outcome: str) -> dict[str, str]:

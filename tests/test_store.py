@@ -102,6 +102,35 @@ def test_claim_entry_once_per_guid_or_url(store: Store) -> None:
     assert store.claim_entry(feed_id, entry(guid="g2"), max_attempts=3) is None
 
 
+def test_claim_entries_records_a_batch_and_matches_repeats_within_it(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    done_entry = entry(url="http://127.0.0.1:1/kept.html", guid="k")
+    kept = store.claim_entry(feed_id, done_entry, max_attempts=3)
+    assert kept is not None
+    ingest(store, feed_id, kept, article(url="http://127.0.0.1:1/kept.html"))
+    batch = [
+        entry(url="http://127.0.0.1:1/a.html", guid="a"),
+        entry(url="http://127.0.0.1:1/b.html", guid="b"),
+        entry(url="http://127.0.0.1:1/a.html", guid="a-again"),  # same URL as the first
+        entry(url="http://127.0.0.1:1/moved.html", guid="b"),  # same GUID as the second
+        entry(url="http://127.0.0.1:1/kept.html", guid="k"),  # done already
+        entry(url="http://127.0.0.1:1/kept.html", guid="other"),  # same URL as a done one
+    ]
+    claims = store.claim_entries(feed_id, batch, max_attempts=3)
+    first, second, first_again, second_again, done, known_url = claims
+    assert first is not None and second is not None and first.id != second.id
+    assert (first_again, second_again, done, known_url) == (first, second, None, None)
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.select(sa.func.count()).select_from(Entry)).scalar() == 3
+    # Claimed again (still pending): the same rows, nothing new recorded.
+    assert store.claim_entries(feed_id, batch[:2], max_attempts=3) == [first, second]
+    # A kept article with the entry's URL comes with the claim: no need to fetch it.
+    elsewhere = FeedSettings(name="Other", url="http://127.0.0.1:1/other.xml")
+    other_feed = store.sync_feeds([FEED, elsewhere])[elsewhere.url]
+    (copy,) = store.claim_entries(other_feed, [done_entry], max_attempts=3)
+    assert copy is not None and copy.article_with_url is not None
+
+
 def test_failed_entries_are_retried_up_to_the_limit(store: Store) -> None:
     feed_id = store.sync_feeds([FEED])[FEED.url]
     for _ in range(2):
