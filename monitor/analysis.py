@@ -131,15 +131,15 @@ class Analyser:
         if self.workers == 0:
             done: Future[Analysis] = Future()
             try:
-                done.set_result(analyse(page, entry))
+                done.set_result(_analyse_and_trim(page, entry))
             except Exception as error:  # noqa: BLE001 - handed to the caller through the future
                 done.set_exception(error)
             return done
         try:
-            return self._executor().submit(_analyse_in_worker, page, entry)
+            return self._executor().submit(_analyse_and_trim, page, entry)
         except BrokenProcessPool:
             self._replace_broken_pool()
-            return self._executor().submit(_analyse_in_worker, page, entry)
+            return self._executor().submit(_analyse_and_trim, page, entry)
 
     def result(self, future: Future[Analysis]) -> Analysis:
         """The analysis, or the StageError that stopped it; a dead worker is one too."""
@@ -190,7 +190,8 @@ TRIM_EVERY = 8
 TRIM_AFTER_BYTES = 1 << 20
 
 
-def _analyse_in_worker(page: FetchedPage, entry: FeedEntry) -> Analysis:
+def _analyse_and_trim(page: FetchedPage, entry: FeedEntry) -> Analysis:
+    """`analyse`, in a worker or (workers = 0) in the daemon's own process."""
     try:
         return analyse(page, entry)
     finally:
