@@ -18,10 +18,12 @@ candidates; `compare` then measures the exact overlaps.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -242,11 +244,32 @@ def _identity(value: int) -> int:
     return value
 
 
+@cache
 def _minhash_class() -> type[MinHash]:
-    # Imported when first signing: datasketch's package imports all its indexes and
-    # SciPy with them (50 MB, half a second), which the daemon's own process, the
-    # health check and the read-only commands never need: only the extraction workers
-    # and the commands that re-sign do.
+    """datasketch's MinHash, imported when first signing, without the rest of datasketch.
+
+    `import datasketch` runs the package's `__init__`, which imports every index the
+    package offers and SciPy with them (40 MB resident in each process that signs,
+    half a second), none of which monitor uses: it signs with `MinHash` and keeps its
+    index in the database. So the package is put in `sys.modules` without running its
+    `__init__` just long enough to import `datasketch.minhash` (which needs only NumPy
+    and `datasketch.hashfunc`), then taken out again: a later `import datasketch`
+    anywhere still runs the real `__init__`, which reuses the modules loaded here.
+    """
+    if "datasketch" not in sys.modules:
+        spec = importlib.util.find_spec("datasketch")
+        if spec is not None and spec.loader is not None:
+            sys.modules["datasketch"] = importlib.util.module_from_spec(spec)
+            try:
+                from datasketch.minhash import MinHash as Lean
+            except ImportError:  # a datasketch whose minhash needs its whole package
+                for name in [name for name in sys.modules if name.startswith("datasketch.")]:
+                    del sys.modules[name]
+            else:
+                lean: type[MinHash] = Lean
+                return lean
+            finally:
+                del sys.modules["datasketch"]
     from datasketch import MinHash
 
     minhash: type[MinHash] = MinHash

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,31 @@ def test_paragraph_coverage_separates_copies_from_follow_ups() -> None:
     follow_up = text_features(story_text("a-followup-golden-lotus-charges-2024-06"))
     assert compare(original, follow_up).paragraphs_covered < 0.4
     assert compare(original, original).paragraphs_covered == 1.0
+
+
+def test_signing_loads_minhash_without_the_rest_of_datasketch() -> None:
+    """Workers sign without SciPy (40 MB each); the full package still imports after,
+    and its MinHash signs the same."""
+    script = """
+import sys
+import numpy as np
+from monitor.similarity import MINHASH_SCHEME, MINHASH_SEED, NUM_PERM, Signer
+
+shingles = np.array([3, 1, 4, 1, 5, 9, 2, 6], dtype=np.uint32)
+signature = Signer().signature(shingles)
+assert "scipy" not in sys.modules and "datasketch" not in sys.modules, sorted(sys.modules)
+
+import datasketch
+from datasketch import MinHash, MinHashLSH
+
+assert "scipy" in sys.modules and MinHashLSH is not None
+full = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED, hashfunc=int, scheme=MINHASH_SCHEME)
+full.update_batch(shingles.tolist())
+assert (full.hashvalues.astype(np.uint32) == signature).all()
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
