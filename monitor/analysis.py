@@ -59,7 +59,7 @@ def analyse(page: FetchedPage, entry: FeedEntry) -> Analysis:
 
 def warm_up() -> None:
     """Load everything analysis loads on first use (trafilatura and the modules it
-    imports lazily, the language model, datasketch and SciPy, the MinHash
+    imports lazily, the language model, datasketch's MinHash, the MinHash
     permutations) by analysing a sample page: run in the workers' fork server, so
     that the workers share it rather than each loading its own."""
     paragraph = (
