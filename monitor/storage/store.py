@@ -69,35 +69,24 @@ def _retryable(max_attempts: int) -> sa.ColumnElement[bool]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FeedState:
-    """A feed's row as a poll needs it: validators, schedule and the history its health
-    is judged on."""
+    """A feed's row as a poll needs it: validators, and the history its schedule and
+    health are judged on."""
 
     id: int
     etag: str | None
     last_modified: str | None
-    last_polled_at: datetime | None
-    next_poll_at: datetime | None = None
-    last_full_fetch_at: datetime | None = None
-    enabled: bool = True
-    interval: float = 0.0
-    consecutive_failures: int = 0
-    first_new_entry_at: datetime | None = None
-    last_new_entry_at: datetime | None = None
-    polls_with_new_entries: int = 0
+    last_full_fetch_at: datetime | None
+    history: FeedHistory
     # Whether any entry is pending or failed and still retryable (None: not asked).
     has_retryable_entries: bool | None = None
 
-    def history(self) -> FeedHistory:
-        return FeedHistory(
-            enabled=self.enabled,
-            interval=self.interval,
-            last_polled_at=self.last_polled_at,
-            consecutive_failures=self.consecutive_failures,
-            next_poll_at=self.next_poll_at,
-            first_new_entry_at=self.first_new_entry_at,
-            last_new_entry_at=self.last_new_entry_at,
-            polls_with_new_entries=self.polls_with_new_entries,
-        )
+    @property
+    def last_polled_at(self) -> datetime | None:
+        return self.history.last_polled_at
+
+    @property
+    def next_poll_at(self) -> datetime | None:
+        return self.history.next_poll_at
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -176,13 +165,15 @@ class Store:
             )
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(*columns).where(_FEEDS.c.id == feed_id)).one()
-        values = row._asdict()
-        values["interval"] = values.pop("interval_seconds")
-        values["consecutive_failures"] = values["consecutive_failures"] or 0
-        values["polls_with_new_entries"] = values["polls_with_new_entries"] or 0
-        if "has_retryable_entries" in values:
-            values["has_retryable_entries"] = bool(values["has_retryable_entries"])
-        return FeedState(**values)
+        retryable = getattr(row, "has_retryable_entries", None)
+        return FeedState(
+            id=row.id,
+            etag=row.etag,
+            last_modified=row.last_modified,
+            last_full_fetch_at=row.last_full_fetch_at,
+            history=_history(row),
+            has_retryable_entries=None if retryable is None else bool(retryable),
+        )
 
     def record_poll_success(
         self,
@@ -222,7 +213,7 @@ class Store:
         if entry_count is not None:
             values["last_entry_count"] = entry_count
         history = replace(
-            state.history(), last_polled_at=now, consecutive_failures=0, next_poll_at=None
+            state.history, last_polled_at=now, consecutive_failures=0, next_poll_at=None
         )
         if entry_count:
             values["polls_with_new_entries"] = (
@@ -1066,7 +1057,8 @@ def _provenance(row: Article) -> Provenance:
     return Provenance(row.published_at, signals)
 
 
-def _history(row: Feed) -> FeedHistory:
+def _history(row: Any) -> FeedHistory:
+    """The history of a `feeds` row (an ORM object or a Core row of its columns)."""
     return FeedHistory(
         enabled=row.enabled,
         interval=row.interval_seconds,
