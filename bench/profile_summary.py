@@ -29,10 +29,12 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("monitor/runner.py", "run_once", "the cycle: every feed polled, every entry processed"),
     ("monitor/http.py", "feed", "  fetch feeds (HTTP)"),
     ("monitor/feeds.py", "parse_feed", "  parse feeds (feedparser)"),
-    ("monitor/storage/store.py", "claim_entry", "  claim entries (DB)"),
-    ("monitor/pipeline.py", "process_entry", "  process new entries"),
+    ("monitor/storage/store.py", "claim_entries", "  claim entries (DB)"),
+    # Pages are fetched in other threads and analysed in worker processes, which this
+    # profile (of the poll's own thread) does not see; with workers = 0 it sees analysis.
+    ("monitor/pipeline.py", "_process_claims", "  process entries (claim, store, wait)"),
+    ("monitor/analysis.py", "result", "    waiting for a page's analysis"),
     ("monitor/analysis.py", "analyse", "    analyse: extract, clean, dedup features"),
-    ("monitor/storage/store.py", "article_id_for_url", "    same-URL checks (DB)"),
     ("monitor/http.py", "page", "    fetch pages (HTTP, robots.txt)"),
     ("monitor/extract.py", "extract_article", "    extract (trafilatura and the rest)"),
     ("trafilatura/core.py", "bare_extraction", "      trafilatura.bare_extraction"),

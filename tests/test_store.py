@@ -156,7 +156,8 @@ def test_store_article_writes_article_tags_and_outcome_together(store: Store) ->
     assert stored.site == "127.0.0.1"
     assert sorted(tags) == [("Crime", "category"), ("kh", "feed")]
     assert tuple(outcome) == (Outcome.STORED, article_id)
-    assert store.article_id_for_url("http://127.0.0.1:1/a.html") == article_id
+    kept = store.find_by_url("http://127.0.0.1:1/a.html").article
+    assert kept is not None and kept.id == article_id
     with store.engine.connect() as connection:
         signatures = connection.execute(
             sa.select(sa.func.count()).select_from(ArticleSignature)

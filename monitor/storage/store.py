@@ -675,10 +675,6 @@ class Store:
 
     # Articles and duplicates
 
-    def article_id_for_url(self, url: str) -> int | None:
-        with self._session() as session:
-            return session.scalar(sa.select(Article.id).where(Article.url == url))
-
     def ingest(
         self, *, entry_id: int, feed_id: int, article: TaggedArticle, dedup: DedupInput
     ) -> IngestResult:
