@@ -10,9 +10,11 @@ import pytest
 
 from monitor.errors import ExtractionError
 from monitor.extract import (
+    _DATE_FORMAT,
     choose_published_at,
     detect_language,
     extract_article,
+    page_metadata,
     published_time_in_metadata,
 )
 from monitor.records import FeedEntry, FetchedPage
@@ -158,3 +160,33 @@ def test_language_is_detected_from_the_text(text: str, language: str) -> None:
 
 def test_short_text_keeps_the_declared_language() -> None:
     assert detect_language("Bonjour", declared="fr") == "fr"
+
+
+def _pages_for_metadata() -> list[Path]:
+    pages = sorted(SITE.rglob("*.html"))
+    corpus = Path(__file__).parents[2] / "shared" / "corpora" / "trafilatura" / "pages"
+    return pages + sorted(path for path in corpus.rglob("*") if path.is_file())
+
+
+def test_page_metadata_reads_what_trafilaturas_extract_metadata_reads() -> None:
+    """page_metadata skips the parts of trafilatura's metadata that monitor does not keep;
+    what it keeps must stay the same as trafilatura's own (an upgrade could change
+    either side)."""
+    from trafilatura import load_html
+    from trafilatura.metadata import extract_metadata
+
+    pages = _pages_for_metadata()
+    assert len(pages) >= 10
+    params = {"extensive_search": False, "original_date": True, "outputformat": _DATE_FORMAT}
+    compared = 0
+    for path in pages:
+        tree = load_html(path.read_bytes())
+        if tree is None:
+            continue
+        url = f"https://example.org/{path.name}"
+        ours = page_metadata(tree, url)
+        theirs = extract_metadata(tree, url, dict(params))
+        kept = (ours.title, ours.author, ours.date)
+        assert kept == (theirs.title, theirs.author, theirs.date), path
+        compared += 1
+    assert compared >= 10
