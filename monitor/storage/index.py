@@ -10,6 +10,7 @@ docs/dedup.md says why tables rather than datasketch's in-memory or Redis index.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -65,14 +66,35 @@ class FeatureCache:
 
 # Plain SQL on the session's connection: one new article runs these once each, and the
 # ORM's per-statement overhead would cost more than the queries.
-_SAME_TEXT = sa.text("SELECT id FROM articles WHERE content_hash = :fingerprint LIMIT 1")
-_SHARING_BUCKETS = sa.text(
-    "SELECT article_id, count(*) AS shared FROM lsh_buckets WHERE bucket IN :buckets"
+#
+# The kept articles sharing most buckets with the new one, and the one with the same text:
+# one round trip. The bucket keys go in as one parameter (a JSON array in SQLite, an array in
+# PostgreSQL), not as 66 expanded ones that SQLAlchemy would rewrite into the SQL each time.
+_CANDIDATES_SQL = (
+    "SELECT r.article_id, r.shared, a.content_hash FROM ("
+    " SELECT article_id, count(*) AS shared FROM lsh_buckets WHERE {buckets_match}"
     " GROUP BY article_id ORDER BY shared DESC, article_id LIMIT :limit"
-).bindparams(sa.bindparam("buckets", expanding=True))
-_FINGERPRINTS = sa.text("SELECT id, content_hash FROM articles WHERE id IN :ids").bindparams(
-    sa.bindparam("ids", expanding=True)
+    ") AS r JOIN articles AS a ON a.id = r.article_id"
+    " UNION ALL SELECT id, 0, content_hash FROM ("
+    " SELECT id, content_hash FROM articles WHERE content_hash = :fingerprint LIMIT 1"
+    ") AS same_text"
 )
+_BUCKETS_MATCH = {
+    "sqlite": "bucket IN (SELECT value FROM json_each(:buckets))",
+    "postgresql": "bucket = ANY(CAST(:buckets AS BIGINT[]))",
+}
+_CANDIDATES = {
+    dialect: sa.text(_CANDIDATES_SQL.format(buckets_match=match))
+    for dialect, match in _BUCKETS_MATCH.items()
+}
+_DELETE_BUCKETS = {
+    dialect: sa.text(f"DELETE FROM lsh_buckets WHERE article_id = :article AND {match}")
+    for dialect, match in _BUCKETS_MATCH.items()
+}
+_SIGNATURE_OF = sa.text(
+    "SELECT skeleton, entities FROM article_signatures WHERE article_id = :article"
+)
+_DELETE_SIGNATURE = sa.text("DELETE FROM article_signatures WHERE article_id = :article")
 _TEXTS = sa.text("SELECT id, text FROM articles WHERE id IN :ids").bindparams(
     sa.bindparam("ids", expanding=True)
 )
@@ -85,18 +107,24 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
     text is read (and tokenised) only otherwise.
     """
     connection = session.connection()
-    exact = connection.execute(_SAME_TEXT, {"fingerprint": dedup.fingerprint}).scalar()
-    ranked = connection.execute(
-        _SHARING_BUCKETS, {"buckets": list(dedup.buckets), "limit": MAX_CANDIDATES}
+    rows = connection.execute(
+        _CANDIDATES[connection.dialect.name],
+        {
+            "buckets": _buckets_parameter(connection, dedup.buckets),
+            "limit": MAX_CANDIDATES,
+            "fingerprint": dedup.fingerprint,
+        },
     ).all()
-    ids = [article_id for article_id, _ in ranked]
+    # Sharing no bucket, the article with the same text comes with 0 buckets shared.
+    exact = next((article_id for article_id, shared, _ in rows if shared == 0), None)
+    ranked = sorted((-shared, article_id) for article_id, shared, _ in rows if shared > 0)
+    ids = [article_id for _, article_id in ranked]
     if exact is not None and exact not in ids:
         ids.insert(0, exact)
     if not ids:
         return []
-    # An id may be gone: a bucket of an article merged away in this transaction.
-    fingerprints: dict[int, str] = dict(connection.execute(_FINGERPRINTS, {"ids": ids}).all())
-    cached = {i: cache.get(fingerprints[i]) for i in ids if i in fingerprints}
+    fingerprints: dict[int, str] = {article_id: digest for article_id, _, digest in rows}
+    cached = {i: cache.get(fingerprints[i]) for i in ids}
     missing = [i for i, features in cached.items() if features is None]
     if missing:
         for article_id, text in connection.execute(_TEXTS, {"ids": missing}).all():
@@ -129,17 +157,22 @@ def add(connection: sa.Connection, article_id: int, dedup: DedupInput) -> None:
     _insert_buckets(connection, [(key, article_id) for key in set(dedup.buckets)])
 
 
-def remove(session: Session, article_id: int) -> None:
+def remove(connection: sa.Connection, article_id: int) -> None:
     """Forget an article's signatures and buckets (before it is replaced or merged away)."""
-    signature = session.get(ArticleSignature, article_id)
+    signature = connection.execute(_SIGNATURE_OF, {"article": article_id}).first()
     if signature is None:
         return
-    keys = set(bucket_keys(_unpack(signature.skeleton), _unpack(signature.entities)))
-    session.execute(
-        sa.delete(LshBucket).where(LshBucket.article_id == article_id, LshBucket.bucket.in_(keys))
+    keys = bucket_keys(_unpack(signature.skeleton), _unpack(signature.entities))
+    connection.execute(
+        _DELETE_BUCKETS[connection.dialect.name],
+        {"article": article_id, "buckets": _buckets_parameter(connection, keys)},
     )
-    session.delete(signature)
-    session.flush()
+    connection.execute(_DELETE_SIGNATURE, {"article": article_id})
+
+
+def _buckets_parameter(connection: sa.Connection, keys: Sequence[int]) -> object:
+    unique = sorted(set(keys))
+    return json.dumps(unique) if connection.dialect.name == "sqlite" else unique
 
 
 def rebuild(
