@@ -113,21 +113,13 @@ def workers_for(setting: int | str) -> int:
     return cores if cores >= 2 else 0
 
 
-# Pages a worker analyses before fresh workers take over. A worker's memory grows with
-# what it has parsed (its heap, and the fork server's pages it has written to, copied)
-# and need not come back; fresh workers start from the fork server's shared copy.
-RECYCLE_AFTER_PAGES = 250
-
-
 class Analyser:
     """Analyses pages in `workers` processes (0: in the calling thread)."""
 
-    def __init__(self, workers: int | str, *, recycle_after: int = RECYCLE_AFTER_PAGES) -> None:
+    def __init__(self, workers: int | str) -> None:
         self.workers = workers_for(workers)
-        self.recycle_after = recycle_after
         self._lock = threading.Lock()
         self._pool: Executor | None = None
-        self._submitted = 0
 
     @property
     def window(self) -> int:
@@ -165,13 +157,7 @@ class Analyser:
 
     def _executor(self) -> Executor:
         with self._lock:
-            if self._pool is not None and self._submitted >= self.recycle_after * self.workers:
-                # The retiring pool finishes the pages it holds (their futures resolve as
-                # usual), then its workers exit; new pages go to fresh workers.
-                retiring, self._pool = self._pool, None
-                retiring.shutdown(wait=False)
             if self._pool is None:
-                self._submitted = 0
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["monitor.workerinit"])
                 self._pool = ProcessPoolExecutor(
@@ -180,7 +166,6 @@ class Analyser:
                     initializer=_start_worker,
                     initargs=(os.getpid(),),
                 )
-            self._submitted += 1
             return self._pool
 
     def _replace_broken_pool(self) -> None:

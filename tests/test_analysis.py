@@ -84,26 +84,6 @@ def test_a_dead_worker_fails_its_page_and_new_workers_take_over() -> None:
         assert analyser.result(analyser.submit(ARTICLE, ENTRY)).cleaned.text
 
 
-def test_workers_are_replaced_after_their_share_of_pages() -> None:
-    with Analyser(workers=1, recycle_after=3) as analyser:
-        workers = []
-        for _ in range(7):
-            analyser.result(analyser.submit(ARTICLE, ENTRY))
-            workers.append(frozenset(analyser._pool._processes))  # type: ignore[union-attr]
-    assert workers[0] == workers[1] == workers[2]
-    assert workers[3] == workers[4] == workers[5]
-    assert len({workers[0], workers[3], workers[6]}) == 3
-
-
-def test_pages_in_a_retiring_pool_are_still_analysed() -> None:
-    inline = analyse(ARTICLE, ENTRY)
-    with Analyser(workers=1, recycle_after=3) as analyser:
-        # Submitted without waiting: each pool is replaced while it still holds pages.
-        futures = [analyser.submit(ARTICLE, ENTRY) for _ in range(8)]
-        results = [analyser.result(future) for future in futures]
-    assert [result.cleaned for result in results] == [inline.cleaned] * 8
-
-
 def test_auto_is_one_worker_per_core_or_none_on_one_core() -> None:
     assert workers_for(0) == 0 and workers_for(3) == 3
     cores = len(os.sched_getaffinity(0))
