@@ -60,14 +60,25 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 
 
 def parse_delay(value: object) -> float:
-    """Like `parse_duration`, but zero (no delay) is allowed."""
-    if value in (0, 0.0, "0", "0s"):
-        return 0.0
-    return parse_duration(value)
+    """Like `parse_duration`, but zero (no delay), in any unit, is allowed."""
+    seconds = _duration_seconds(value)
+    return 0.0 if seconds == 0 else _checked_duration(value, seconds)
 
 
 def parse_duration(value: object) -> float:
     """Seconds from a number of seconds or a string such as "45s", "15m", "2h" or "1h30m"."""
+    return _checked_duration(value, _duration_seconds(value))
+
+
+def _checked_duration(value: object, seconds: float) -> float:
+    if math.isnan(seconds) or seconds <= 0:
+        raise ValueError(f"duration {value!r} must be greater than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError(f'duration {value!r} is too long: at most 365 days ("365d")')
+    return seconds
+
+
+def _duration_seconds(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError('expected a duration such as "45s", "15m" or "2h", not a boolean')
     if isinstance(value, int | float):
@@ -91,10 +102,6 @@ def parse_duration(value: object) -> float:
             )
     else:
         raise ValueError(f'expected a duration such as "15m", got {type(value).__name__}')
-    if math.isnan(seconds) or seconds <= 0:
-        raise ValueError(f"duration {value!r} must be greater than zero")
-    if seconds > MAX_DURATION:
-        raise ValueError(f'duration {value!r} is too long: at most 365 days ("365d")')
     return seconds
 
 

@@ -55,6 +55,17 @@ def test_bad_durations(text: object) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", [0, "0", "0s", "0ms", "0m", "0.0s", "0h0m"])
+def test_a_delay_of_zero_may_be_written_in_any_unit(tmp_path: Path, text: object) -> None:
+    value = f'"{text}"' if isinstance(text, str) else text
+    settings = load_settings(write(tmp_path, f"[fetch]\nper_host_delay = {value}\n"), environ={})
+    assert settings.fetch.per_host_delay == 0
+
+
+def test_a_negative_delay_is_refused(tmp_path: Path) -> None:
+    assert "per_host_delay" in error_for(tmp_path, "[fetch]\nper_host_delay = -1\n")
+
+
 def test_format_duration_round_trips() -> None:
     for seconds in (45, 900, 7200, 86400, 5400, 0.5):
         assert parse_duration(format_duration(seconds)) == seconds
