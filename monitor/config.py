@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import httpx
 from pydantic import (
@@ -499,13 +499,15 @@ def _known_keys(location: tuple[int | str, ...]) -> list[str]:
         field = model.model_fields.get(part)
         if field is None:
             return []
-        annotation = field.annotation
-        if annotation is FeedSettings or part == "feeds":
-            model = FeedSettings
-        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
+        # A section is a model; a list of tables ([[feeds]], [[tags]]) a tuple of one.
+        sections = [
+            candidate
+            for candidate in (field.annotation, *get_args(field.annotation))
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel)
+        ]
+        if not sections:
             return []
+        model = sections[0]
     return sorted(model.model_fields)
 
 

@@ -123,6 +123,15 @@ def test_unknown_key_is_named_with_its_section(tmp_path: Path) -> None:
     assert "timeout" in message  # the expected keys are listed
 
 
+def test_unknown_key_in_a_list_of_tables_lists_the_expected_keys(tmp_path: Path) -> None:
+    message = error_for(tmp_path, '[[tags]]\nname = "a"\nany = ["x"]\nfeild = "text"\n')
+    assert "tags[0].feild: unknown key (expected one of: all, any, field, name, none)" in message
+    message = error_for(
+        tmp_path, '[[feeds]]\nname = "x"\nurl = "http://127.0.0.1/f"\nintrval = 5\n'
+    )
+    assert "feeds[0].intrval (feed 'x'): unknown key (expected one of: enabled," in message
+
+
 def test_missing_url_names_the_feed(tmp_path: Path) -> None:
     message = error_for(
         tmp_path, '[[feeds]]\nname = "a"\nurl = "https://a.example/"\n[[feeds]]\nname = "b"\n'
