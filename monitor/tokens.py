@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import Enum
+from functools import lru_cache
 from typing import NamedTuple
 
 import regex
@@ -88,16 +89,27 @@ def tokenize(text: str) -> list[Token]:
             # Numbers inside unspaced text are facts too (Khmer and Chinese cite them).
             tokens.extend(Token(number, Role.NUMBER) for number in _NUMBER.findall(piece))
         else:
-            folded = piece.casefold()
-            if "’" in folded:
-                folded = folded.replace("’", "'")
-            if folded in FUNCTION_WORDS:
-                append(Token(folded, Role.FUNCTION))
-            elif not piece.isalpha() and _DIGIT.search(piece):
-                append(Token(folded.replace(",", ""), Role.NUMBER))
-            elif piece[0].isupper() and not sentence_start:
-                append(Token(folded, Role.NAME))
-            else:
-                append(Token(folded, Role.CONTENT))
+            at_start, inside = _word_tokens(piece)
+            append(at_start if sentence_start else inside)
         sentence_start = False
     return tokens
+
+
+@lru_cache(maxsize=1 << 13)
+def _word_tokens(piece: str) -> tuple[Token, Token]:
+    """The token a word of a spaced script makes at a sentence's start, and inside one.
+
+    Cached: news text repeats its words, and working a word out costs more than
+    looking it up (a few thousand words cover most of a day's articles)."""
+    folded = piece.casefold()
+    if "’" in folded:
+        folded = folded.replace("’", "'")
+    if folded in FUNCTION_WORDS:
+        function = Token(folded, Role.FUNCTION)
+        return function, function
+    if not piece.isalpha() and _DIGIT.search(piece):
+        number = Token(folded.replace(",", ""), Role.NUMBER)
+        return number, number
+    content = Token(folded, Role.CONTENT)
+    # Capitalised inside a sentence: a name; at its start, any word is capitalised.
+    return content, Token(folded, Role.NAME) if piece[0].isupper() else content

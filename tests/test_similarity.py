@@ -39,6 +39,16 @@ def test_roles_follow_what_a_spinner_leaves_alone() -> None:
     assert roles["met"] is Role.CONTENT
 
 
+def test_a_capitalised_word_is_a_name_inside_a_sentence_only_wherever_it_was_seen() -> None:
+    # Words are worked out once and remembered: the role must still follow the position.
+    first = tokenize("Sihanoukville police said. Raids in Sihanoukville went on.")
+    second = tokenize("Raids in Sihanoukville went on. Sihanoukville police said.")
+    for tokens in (first, second):
+        roles = [token.role for token in tokens if token.text == "sihanoukville"]
+        assert sorted(role.value for role in roles) == ["content", "name"]
+    assert first[0].role is Role.CONTENT and second[2].role is Role.NAME
+
+
 @pytest.mark.parametrize(
     ("text", "numbers"),
     [("柬埔寨警方解救了312名外国人", {"312"}), ("កម្ពុជាបានរកឃើញ ២១៥ នាក់ និង 46 នាក់", {"២១៥", "46"})],
