@@ -109,7 +109,8 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
 def page_metadata(tree: Any, url: str) -> Document:
     """The page's title, author and date, found as trafilatura's `extract_metadata`
     finds them, without the categories, tags, licence and site name that monitor does
-    not keep: those walk every link on the page, 2 ms of the 12 a news page costs."""
+    not keep: those walk every link on the page (2.4 of the 13.6 ms a benchmark page
+    cost in one process)."""
     metadata: Document = examine_meta(tree)
     if metadata.author and " " not in metadata.author:
         metadata.author = None  # a handle, as extract_metadata judges it

@@ -70,6 +70,7 @@ class FeatureCache:
 # The kept articles sharing most buckets with the new one, and the one with the same text:
 # one round trip. The bucket keys go in as one parameter (a JSON array in SQLite, an array in
 # PostgreSQL), not as 66 expanded ones that SQLAlchemy would rewrite into the SQL each time.
+# The join returns only articles that still exist, with their fingerprints.
 _CANDIDATES_SQL = (
     "SELECT r.article_id, r.shared, a.content_hash FROM ("
     " SELECT article_id, count(*) AS shared FROM lsh_buckets WHERE {buckets_match}"
