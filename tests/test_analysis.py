@@ -114,3 +114,34 @@ def test_workers_exit_when_the_daemon_is_killed(tmp_path: Path) -> None:
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
+    """The `monitor` command is a script that imports monitor.cli first: a worker that
+    ran it again would load everything the daemon's process uses (tens of MiB each)."""
+    ran = tmp_path / "ran"
+    script = tmp_path / "command.py"
+    script.write_text(
+        "import os\n"
+        "with open(os.environ['RAN'], 'a') as ran:\n"
+        "    ran.write(f'{os.getpid()}\\n')\n"
+        "from monitor.analysis import Analyser\n"
+        "from tests.test_analysis import ARTICLE, ENTRY\n"
+        "if __name__ == '__main__':\n"
+        "    with Analyser(workers=2) as analyser:\n"
+        "        futures = [analyser.submit(ARTICLE, ENTRY) for _ in range(4)]\n"
+        "        texts = [analyser.result(future).cleaned.text for future in futures]\n"
+        "        workers = set(analyser._pool._processes)\n"
+        "    print(len(workers), all(texts))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "RAN": str(ran), "PYTHONPATH": str(REPO)},
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["2", "True"]
+    assert len(ran.read_text().split()) == 1, "the script ran again in the workers"
