@@ -145,3 +145,39 @@ def test_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
     )
     assert done.stdout.split() == ["2", "True"]
     assert len(ran.read_text().split()) == 1, "the script ran again in the workers"
+
+
+TEASERS = "".join(
+    f'<div class="card"><span>Region</span><span>Story {n}: a teaser about something else'
+    " that happened this week in the region</span></div>"
+    for n in range(150)
+)
+# Two short paragraphs in a page of teasers: trafilatura, finding little, ends with jusText.
+SHORT_ARTICLE_IN_A_BUSY_PAGE = page(
+    f"<html><head><title>Raid</title></head><body><nav>{TEASERS}</nav><main><article>"
+    "<h1>Police raid a compound</h1><p>Police freed 40 workers from a compound in"
+    " Sihanoukville on Tuesday, officials of the province said.</p><p>The workers, from"
+    " five countries, had been forced to run online scams, the National Committee for"
+    " Counter Trafficking said on Wednesday.</p></article></main>"
+    f"<aside>{TEASERS}</aside></body></html>"
+)
+
+
+def _private_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Private_Dirty:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no Private_Dirty for {pid}")
+
+
+def test_workers_share_the_stop_word_lists_of_trafilaturas_last_resort() -> None:
+    """jusText's stop words of every language (35 MB) are built once, in the fork
+    server, not in each worker on its first page that needs them."""
+    with Analyser(workers=1) as analyser:
+        analyser.result(analyser.submit(ARTICLE, ENTRY))  # the worker is up
+        (worker,) = analyser._pool._processes  # type: ignore[union-attr]
+        before = _private_mib(worker)
+        analysis = analyser.result(analyser.submit(SHORT_ARTICLE_IN_A_BUSY_PAGE, ENTRY))
+        grown = _private_mib(worker) - before
+    assert "Police freed 40 workers" in analysis.cleaned.text
+    assert grown < 15, f"the worker's own memory grew {grown:.1f} MiB"
