@@ -91,17 +91,17 @@ def warm_up() -> None:
 def _build_justext_stoplist() -> None:
     """trafilatura's last resort for a page where it finds little (jusText) builds, on
     first use, one stop-word list of every language, and jusText a lower-cased set of
-    it: 35 MB, which each worker built for itself on the first such page (about one
-    page in 400 of the throughput site, one in the first minutes of the soak). Built
-    in the fork server, the workers share it: lookups in a set do not write to the
-    words, so their pages are never copied. Internal names of trafilatura 2 and
-    jusText 3: if they change, each worker builds its own again, nothing breaks."""
+    it: 35 MiB, which each worker built for itself on its first such page (the 403rd
+    of the throughput site). Built in the fork server, the workers share it: lookups
+    in a set do not write to the words, so their pages are never copied."""
     try:
         from justext.core import define_stoplist
         from trafilatura.external import jt_stoplist_init
-    except ImportError:
-        return
-    define_stoplist(jt_stoplist_init())
+
+        define_stoplist(jt_stoplist_init())
+    except Exception:  # internals of trafilatura 2 and jusText 3
+        # Not worth failing the workers' start for: each builds its own list again.
+        log.warning("jusText's stop words not prepared for the workers", exc_info=True)
 
 
 @cache
@@ -205,13 +205,12 @@ class Analyser:
 
 def _keep_workers_from_rerunning_main() -> None:
     """A process started by multiprocessing first runs the parent's main script again
-    (as `__mp_main__`) unless that is a package's `__main__` module. For the `monitor`
-    command, a script whose first line imports monitor.cli, each worker would import
+    (as `__mp_main__`), unless that is a package's `__main__` module. The `monitor`
+    command is a script whose first line imports monitor.cli: each worker would load
     everything the daemon's process uses (SQLAlchemy, Alembic, httpx, feedparser,
-    APScheduler, pydantic): 65 MiB and 0.4 s of CPU a worker, for nothing, since a
-    worker only runs this module's functions. Naming the script as `python -m monitor`
-    would name it lets multiprocessing skip it; a main module run any other way (by
-    name, or interactively) is left alone."""
+    APScheduler, pydantic: 46 MiB), though it only runs this module's functions.
+    Naming the script `monitor.__main__`, as `python -m monitor` does, has
+    multiprocessing skip it. A main module that has a name already is left alone."""
     main = sys.modules.get("__main__")
     if main is not None and main.__spec__ is None and getattr(main, "__file__", None):
         main.__spec__ = importlib.machinery.ModuleSpec("monitor.__main__", None)
