@@ -3,6 +3,7 @@ and the models never drift from the migrations (`alembic check`)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.script import ScriptDirectory
 
 from monitor.storage.database import (
+    SCHEMA_HEAD,
     alembic_config,
     create_database_engine,
     downgrade_database,
+    stored_revision,
     upgrade_database,
 )
 from monitor.storage.schema import Base
@@ -77,6 +81,48 @@ def test_upgrade_is_idempotent_and_keeps_data(database_url: str) -> None:
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM feeds")).scalar() == 1
     engine.dispose()
+
+
+def test_schema_head_names_the_newest_migration() -> None:
+    """A new migration must move SCHEMA_HEAD, or starts would skip it."""
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+def test_a_database_behind_head_is_still_migrated(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    assert stored_revision(engine) is None
+    upgrade_database(engine, "0005")
+    assert stored_revision(engine) == "0005"
+    upgrade_database(engine)
+    assert stored_revision(engine) == SCHEMA_HEAD
+    assert table_names(engine) == CONTRACT_TABLES
+    engine.dispose()
+
+
+def test_a_start_on_an_up_to_date_database_leaves_alembic_unloaded(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The daemon's process keeps what it imports: Alembic only when there is work."""
+    engine = create_database_engine(database_url)
+    upgrade_database(engine)
+    engine.dispose()
+    script = (
+        "import sys\n"
+        "import monitor.cli\n"
+        "from monitor.storage.database import create_database_engine, upgrade_database\n"
+        "upgrade_database(create_database_engine(sys.argv[1]))\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, database_url],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_sqlite_pragmas(sqlite_url: str) -> None:

@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import URL, Engine, make_url
 
 import monitor
 from monitor.errors import DatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# The newest revision in migrations/versions (tests/test_migrations.py checks it is
+# Alembic's head). A start on a database already there reads one row instead of
+# importing Alembic, which the daemon would hold for nothing (11 MiB).
+SCHEMA_HEAD = "0006"
 
 
 def normalize_database_url(url: str) -> URL:
@@ -94,6 +100,8 @@ def migrations_directory() -> Path:
 
 def alembic_config(engine: Engine | None = None, url: str | None = None) -> Config:
     """An Alembic config that runs on `engine` (or `url`) without alembic.ini."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_directory()))
     if engine is not None:
@@ -105,6 +113,10 @@ def alembic_config(engine: Engine | None = None, url: str | None = None) -> Conf
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (head by default)."""
+    if revision in ("head", SCHEMA_HEAD) and stored_revision(engine) == SCHEMA_HEAD:
+        return
+    from alembic import command
+
     try:
         command.upgrade(alembic_config(engine), revision)
     except sa.exc.OperationalError as exc:
@@ -122,7 +134,21 @@ def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
     return current, head
 
 
+def stored_revision(engine: Engine) -> str | None:
+    """The revision in the database's `alembic_version`; None when there is none (an
+    empty database) or when it cannot be read (Alembic then says why)."""
+    try:
+        with engine.execution_options(read_only=True).connect() as connection:
+            rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            revisions = rows.scalars().all()
+    except sa.exc.DBAPIError:
+        return None
+    return revisions[0] if len(revisions) == 1 else None
+
+
 def downgrade_database(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(engine), revision)
 
 
