@@ -34,13 +34,16 @@ LABEL org.opencontainers.image.title="monitor" \
 
 # The HTTP endpoint listens on every interface of the container: published ports and
 # other containers reach it there, never on its loopback. Publish it on 127.0.0.1 only.
+# The language model is unpacked once into XDG_CACHE_HOME and mapped from there
+# (docs/operations.md, "Cores and memory"): on the volume, it outlives the container.
 ENV PATH=/opt/monitor/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     MONITOR_CONFIG=/etc/monitor/config.toml \
     MONITOR_DATABASE__URL=sqlite:////data/monitor.db \
     MONITOR_HTTP__HOST=0.0.0.0 \
-    MONITOR_HTTP__PORT=8080
+    MONITOR_HTTP__PORT=8080 \
+    XDG_CACHE_HOME=/data/.cache
 
 USER 10001:10001
 WORKDIR /data
