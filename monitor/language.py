@@ -17,6 +17,7 @@ When it cannot be written or read, the model is loaded as py3langid loads it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -24,6 +25,7 @@ import mmap
 import os
 import shutil
 import tempfile
+import time
 from array import array
 from functools import cache
 from pathlib import Path
@@ -36,6 +38,8 @@ from py3langid.modelio import load_model
 log = logging.getLogger(__name__)
 
 _BUNDLED_MODEL = Path(MODEL_DIR) / MODEL_FILE
+_STAGING_PREFIX = ".unpacking-"
+_ABANDONED_AFTER_SECONDS = 600
 
 
 def classify(text: str) -> str:
@@ -94,9 +98,10 @@ def _mapped_identifier(cache: Path) -> LanguageIdentifier:
 def _unpack(directory: Path) -> None:
     ptc, pc, classes, nextmove, row, output = load_model(_BUNDLED_MODEL)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_unpacking(directory.parent)
     # Written aside and renamed into place whole: a process that dies half-way, or
     # two daemons starting at once, never leave a partial model where one is read.
-    staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=directory.parent))
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=directory.parent))
     try:
         np.save(staging / "ptc.npy", np.asarray(ptc))
         np.save(staging / "nextmove.npy", np.asarray(nextmove, dtype=np.uint32))
@@ -109,15 +114,42 @@ def _unpack(directory: Path) -> None:
         )
         for written in staging.iterdir():
             _sync(written)
-        if directory.exists():  # damaged: processes that map it keep their pages
-            shutil.rmtree(directory)
+        if directory.exists() and not _intact(directory):
+            _set_aside(directory)
         try:
             staging.rename(directory)
         except OSError:
-            if not directory.is_dir():  # else another process has just unpacked it
+            # Another process has just put its copy there: used, never replaced.
+            if not _intact(directory):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _intact(directory: Path) -> bool:
+    try:
+        _map_tables(directory)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _set_aside(damaged: Path) -> None:
+    # Renamed before it is removed, so that no process maps a directory half-deleted;
+    # processes that map its files already keep their pages.
+    aside = damaged.with_name(f"{_STAGING_PREFIX}damaged-{os.getpid()}-{time.monotonic_ns()}")
+    with contextlib.suppress(FileNotFoundError):  # another process set it aside first
+        damaged.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_abandoned_unpacking(cache: Path) -> None:
+    """What a process killed while unpacking left behind (67 MB each): anything older
+    than an unpacking takes, by a wide margin."""
+    for staging in cache.glob(_STAGING_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            if time.time() - staging.stat().st_mtime > _ABANDONED_AFTER_SECONDS:
+                shutil.rmtree(staging)
 
 
 def _sync(path: Path) -> None:

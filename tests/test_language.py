@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,41 @@ def test_a_damaged_copy_is_unpacked_again(tmp_path: Path, bundled: LanguageIdent
     mapped = load_identifier(tmp_path)
     assert table.stat().st_size == size
     assert [mapped.classify(text) for text in TEXTS] == [bundled.classify(text) for text in TEXTS]
+
+
+def test_processes_starting_together_unpack_one_copy(tmp_path: Path) -> None:
+    """Two daemons (or a daemon and `monitor` commands) started at once on an empty
+    cache: each gets the model, one copy stays, nothing is left half-written."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from monitor.language import load_identifier\n"
+        "print(load_identifier(Path(sys.argv[1])).classify(sys.argv[2])[0])\n"
+    )
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path), TEXTS[2]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        for _ in range(3)
+    ]
+    results = [process.communicate(timeout=120) for process in started]
+    assert [stdout.strip() for stdout, _ in results] == ["de"] * 3
+    assert not any("into memory instead" in stderr for _, stderr in results)
+    assert [path.name for path in tmp_path.iterdir()] == [next(tmp_path.glob("py3langid-*")).name]
+
+
+def test_what_a_killed_unpacking_left_is_removed(tmp_path: Path) -> None:
+    abandoned = tmp_path / ".unpacking-abandoned"
+    abandoned.mkdir()
+    (abandoned / "ptc.npy").write_bytes(b"half")
+    an_hour_ago = time.time() - 3600
+    os.utime(abandoned, (an_hour_ago, an_hour_ago))
+    load_identifier(tmp_path)
+    assert not abandoned.exists()
 
 
 def test_a_cache_that_cannot_be_written_costs_memory_not_answers(
