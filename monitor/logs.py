@@ -7,6 +7,7 @@ with `feed`, `url` and `outcome` fields where the event has them.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Literal
 
@@ -25,6 +26,10 @@ _QUIET = (
     "charset_normalizer",
     "alembic",
 )
+# The workers' fork server is a new interpreter, not a fork of the daemon: it learns
+# the daemon's level and format from its environment, so that what it and the workers
+# log is one more line of the daemon's log (JSON lines stay JSON lines).
+_FOR_WORKERS = "_MONITOR_WORKER_LOGGING"
 
 
 def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> None:
@@ -40,8 +45,17 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> No
         )
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S%z"))
+    os.environ[_FOR_WORKERS] = f"{level.upper()}:{'json' if use_json else 'text'}"
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def configure_worker_logging() -> None:
+    """In the workers' fork server: log as the daemon that started it does."""
+    inherited = os.environ.get(_FOR_WORKERS)
+    if inherited:
+        level, _, log_format = inherited.partition(":")
+        configure_logging(level, "json" if log_format == "json" else "text")

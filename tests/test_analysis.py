@@ -3,6 +3,7 @@ their reason, and a dead worker recorded as one failed page, not a stuck poll.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -181,3 +182,37 @@ def test_workers_share_the_stop_word_lists_of_trafilaturas_last_resort() -> None
         grown = _private_mib(worker) - before
     assert "Police freed 40 workers" in analysis.cleaned.text
     assert grown < 15, f"the worker's own memory grew {grown:.1f} MiB"
+
+
+def test_the_workers_log_as_the_daemon_does(tmp_path: Path) -> None:
+    """A warning in the workers' fork server (here: no cache directory for the language
+    model) is a JSON line like the daemon's, not a bare message among them."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("where the cache directory should be")
+    script = tmp_path / "daemon.py"
+    script.write_text(
+        "from monitor.analysis import Analyser\n"
+        "from monitor.logs import configure_logging\n"
+        "from tests.test_analysis import ARTICLE, ENTRY\n"
+        "if __name__ == '__main__':\n"
+        "    configure_logging('INFO', 'json')\n"
+        "    with Analyser(workers=1) as analyser:\n"
+        "        print(analyser.result(analyser.submit(ARTICLE, ENTRY)).cleaned.article.language)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(blocked)},
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["en"]
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert any(
+        record["logger"] == "monitor.language"
+        and record["level"] == "WARNING"
+        and "loading it into memory instead" in record["message"]
+        for record in records
+    ), done.stderr
