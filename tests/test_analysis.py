@@ -135,15 +135,7 @@ def test_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
         "        workers = set(analyser._pool._processes)\n"
         "    print(len(workers), all(texts))\n"
     )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "RAN": str(ran), "PYTHONPATH": str(REPO)},
-        timeout=120,
-        check=True,
-    )
+    done = run_main_script(script, RAN=str(ran))
     assert done.stdout.split() == ["2", "True"]
     assert len(ran.read_text().split()) == 1, "the script ran again in the workers"
 
@@ -199,15 +191,7 @@ def test_the_workers_log_as_the_daemon_does(tmp_path: Path) -> None:
         "    with Analyser(workers=1) as analyser:\n"
         "        print(analyser.result(analyser.submit(ARTICLE, ENTRY)).cleaned.article.language)\n"
     )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(blocked)},
-        timeout=120,
-        check=True,
-    )
+    done = run_main_script(script, XDG_CACHE_HOME=str(blocked))
     assert done.stdout.split() == ["en"]
     records = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
     assert any(
@@ -216,3 +200,16 @@ def test_the_workers_log_as_the_daemon_does(tmp_path: Path) -> None:
         and "loading it into memory instead" in record["message"]
         for record in records
     ), done.stderr
+
+
+def run_main_script(script: Path, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`script` run as a daemon's main script, beside it, with this checkout importable."""
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=script.parent,
+        env={**os.environ, "PYTHONPATH": str(REPO), **environment},
+        timeout=120,
+        check=True,
+    )
