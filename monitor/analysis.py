@@ -13,8 +13,6 @@ fork, and the memory those imports take is shared between the workers.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import importlib.machinery
 import itertools
 import logging
@@ -31,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
+from monitor import heap
 from monitor.clean import clean_article
 from monitor.dedup import DedupInput
 from monitor.dedup import prepare as prepare_dedup
@@ -231,24 +230,7 @@ def _analyse_and_trim(page: FetchedPage, entry: FeedEntry) -> Analysis:
         # A large page leaves the C heap (lxml's trees) grown; give the free part back
         # so that a worker's memory stays flat instead of ratcheting up (about 15 MB).
         if next(_analysed) % TRIM_EVERY == 0 or len(page.body) >= TRIM_AFTER_BYTES:
-            _trim_heap()
-
-
-def _trim_heap() -> None:
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim  # noqa: B018 - glibc only
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-_LIBC = _load_libc()
+            heap.trim()
 
 
 def _start_worker(daemon_pid: int) -> None:

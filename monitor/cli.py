@@ -23,7 +23,7 @@ import httpx
 import tomli_w
 from sqlalchemy import Engine
 
-from monitor import __version__
+from monitor import __version__, heap
 from monitor.analysis import analyse
 from monitor.config import (
     CONFIG_ENV,
@@ -120,6 +120,7 @@ def run(context: _Context) -> None:
     and /metrics.
     """
     settings = context.settings()
+    heap.limit_arenas()  # before any thread starts
     stop = threading.Event()
     _stop_on_signals(stop)  # before the migrations: a stop during start-up is heard too
     store = open_store(settings)
@@ -242,6 +243,7 @@ def run_once_command(context: _Context) -> None:
     the feeds table); non-zero only when the configuration or database is unusable.
     """
     settings = context.settings()
+    heap.limit_arenas()  # before any thread starts
     stop = threading.Event()
     _stop_on_signals(stop)
     store = open_store(settings)

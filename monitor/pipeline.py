@@ -18,6 +18,7 @@ from functools import partial
 
 import sqlalchemy as sa
 
+from monitor import heap
 from monitor.analysis import Analyser, Analysis
 from monitor.config import FeedSettings, FetchSettings
 from monitor.errors import StageError
@@ -295,6 +296,9 @@ class Pipeline:
         finally:
             if fetching is not None:
                 fetching.shutdown(wait=True, cancel_futures=True)
+                # The poll's pages and feed document are garbage now: hand the free
+                # pages back, or the heap stays at the largest poll's high-water mark.
+                heap.trim()
 
     def _fetch_and_analyse(self, entry: FeedEntry) -> Future[Analysis]:
         with self.metrics.fetch_seconds.labels(kind="page").time():
