@@ -146,3 +146,45 @@ print("ok")
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+_VOCABULARY_SCRIPT = """
+import gc, json
+from monitor.similarity import text_features
+
+def rss_kib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+def text(number):
+    # Every text brings 120 names and numbers never seen before, as days of news do.
+    return "\\n".join(
+        f"Officials of Province{number}x{p} said on Monday that {number * 7 + p} workers"
+        f" from Kampong{number}y{p} were freed, police chief Sokha{number}z{p} told"
+        f" reporters, and {number * 13 + p} more were still held by the company."
+        for p in range(20)
+    )
+
+for number in range(200):  # what a first day meets
+    text_features(text(number))
+gc.collect()
+start = rss_kib()
+for number in range(200, 2200):
+    text_features(text(number))
+gc.collect()
+print(json.dumps({"grew_kib": rss_kib() - start}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_features_of_ever_new_names_and_numbers_keep_memory_bounded() -> None:
+    # 240,000 distinct names and numbers: unbounded caches would hold tens of MiB.
+    result = subprocess.run(
+        [sys.executable, "-c", _VOCABULARY_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO,
+    )
+    assert json.loads(result.stdout)["grew_kib"] < 4 * 1024
