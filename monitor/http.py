@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -361,25 +362,34 @@ class HostLimiter:
 
 
 class RobotsCache:
-    """robots.txt per host, fetched through the same client and limits, kept for a day."""
+    """robots.txt per host, fetched through the same client and limits, kept for a day,
+    for the `capacity` hosts asked about most recently: articles link to ever more
+    hosts, and a daemon that kept every one would grow for as long as it runs."""
 
     KEEP = 24 * 3600.0
     KEEP_AFTER_ERROR = 600.0
+    CAPACITY = 1024
 
-    def __init__(self, fetcher: Fetcher) -> None:
+    def __init__(self, fetcher: Fetcher, *, capacity: int = CAPACITY) -> None:
         self._fetcher = fetcher
+        self._capacity = capacity
         self._lock = threading.Lock()
-        self._rules: dict[str, tuple[float, RobotFileParser]] = {}
+        self._rules: OrderedDict[str, tuple[float, RobotFileParser]] = OrderedDict()
 
     def allows(self, url: str) -> bool:
         parts = httpx.URL(url)
         origin = f"{parts.scheme}://{parts.netloc.decode('ascii')}"
         with self._lock:
             cached = self._rules.get(origin)
+            if cached is not None:
+                self._rules.move_to_end(origin)
         if cached is None or cached[0] < time.monotonic():
             cached = self._load(origin)
             with self._lock:
                 self._rules[origin] = cached
+                self._rules.move_to_end(origin)
+                while len(self._rules) > self._capacity:
+                    self._rules.popitem(last=False)
         return cached[1].can_fetch(self._fetcher.settings.user_agent, url)
 
     def _load(self, origin: str) -> tuple[float, RobotFileParser]:

@@ -18,7 +18,7 @@ from monitor.health import (
     feed_health,
     parse_retry_after,
 )
-from monitor.http import Fetcher, HostLimiter
+from monitor.http import Fetcher, HostLimiter, RobotsCache
 from tests.localsite import LocalSite
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -134,3 +134,19 @@ def test_missing_robots_txt_allows_everything(site: LocalSite) -> None:
     site.route("/a.html", lambda _: (200, {"Content-Type": "text/html"}, b"<p>x</p>"))
     with Fetcher(FetchSettings(allow_private_addresses=True, per_host_delay=0)) as fetcher:
         assert fetcher.page(site.url("/a.html")).status == 200
+
+
+def test_robots_txt_is_kept_for_the_hosts_asked_about_most_recently(site: LocalSite) -> None:
+    page = (200, {"Content-Type": "text/html"}, b"<p>x</p>")
+    site.route("/a.html", lambda _: page)
+    with LocalSite(site.root) as other:
+        other.route("/a.html", lambda _: page)
+        with Fetcher(FetchSettings(allow_private_addresses=True, per_host_delay=0)) as fetcher:
+            fetcher.robots = RobotsCache(fetcher, capacity=1)
+            fetcher.page(site.url("/a.html"))
+            fetcher.page(site.url("/a.html"))
+            assert site.hits("/robots.txt") == 1
+            fetcher.page(other.url("/a.html"))  # a second host: the first one's rules go
+            fetcher.page(site.url("/a.html"))
+            assert site.hits("/robots.txt") == 2
+            assert other.hits("/robots.txt") == 1
