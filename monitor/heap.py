@@ -1,7 +1,7 @@
 """The C heap of a long-running process (glibc's malloc): few arenas, free pages handed back.
 
-glibc gives each thread that allocates while another holds an arena a new arena
-of its own, up to eight per core, and never gives an arena back. The daemon's
+glibc gives a thread an arena on its first allocation (one an exited thread left,
+else a new one, up to eight per core) and never gives an arena back. The daemon's
 process starts threads all the time (a poll's fetch threads, the scheduler's
 pool), so large buffers (page bodies, feed documents, SQLite's pages) end up
 spread over 15 arenas, each keeping the free space between the blocks still in
