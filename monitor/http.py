@@ -336,29 +336,69 @@ def _too_large(url: str, max_size: int) -> FetchError:
     return FetchError(f"{url}: response larger than {max_size} bytes", reason="too_large")
 
 
+class _HostSlot:
+    __slots__ = ("next_start", "semaphore", "users")
+
+    def __init__(self, concurrency: int) -> None:
+        self.semaphore = threading.BoundedSemaphore(concurrency)
+        self.next_start = 0.0
+        self.users = 0  # requests holding or waiting for the semaphore
+
+
 class HostLimiter:
     """At most `concurrency` requests in flight per host, and `delay` seconds between the
-    starts of two requests to one host; shared by feed and page fetches."""
+    starts of two requests to one host; shared by feed and page fetches.
+
+    A host's state goes once no request holds or waits for it and its delay has run
+    out (looked for every `SWEEP_EVERY` requests): articles link to ever more hosts,
+    and a daemon that kept one for each would grow for as long as it runs."""
+
+    SWEEP_EVERY = 256
 
     def __init__(self, concurrency: int, delay: float) -> None:
         self._concurrency = concurrency
         self._delay = delay
         self._lock = threading.Lock()
-        self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._next_start: dict[str, float] = {}
+        self._hosts: dict[str, _HostSlot] = {}
+        self._finished = 0
+
+    @property
+    def hosts_held(self) -> int:
+        """Hosts whose state is kept now."""
+        with self._lock:
+            return len(self._hosts)
 
     @contextmanager
     def slot(self, host: str) -> Iterator[None]:
         with self._lock:
-            semaphore = self._slots.setdefault(host, threading.BoundedSemaphore(self._concurrency))
-        with semaphore:
+            state = self._hosts.get(host)
+            if state is None:
+                state = self._hosts[host] = _HostSlot(self._concurrency)
+            state.users += 1
+        try:
+            with state.semaphore:
+                with self._lock:
+                    now = time.monotonic()
+                    start = max(now, state.next_start)
+                    state.next_start = start + self._delay
+                if start > now:
+                    time.sleep(start - now)
+                yield
+        finally:
             with self._lock:
-                now = time.monotonic()
-                start = max(now, self._next_start.get(host, now))
-                self._next_start[host] = start + self._delay
-            if start > now:
-                time.sleep(start - now)
-            yield
+                state.users -= 1
+                self._finished += 1
+                if self._finished % self.SWEEP_EVERY == 0:
+                    self._forget_idle_hosts(time.monotonic())
+
+    def _forget_idle_hosts(self, now: float) -> None:
+        idle = [
+            host
+            for host, state in self._hosts.items()
+            if state.users == 0 and state.next_start <= now
+        ]
+        for host in idle:
+            del self._hosts[host]
 
 
 class RobotsCache:

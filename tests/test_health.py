@@ -150,3 +150,22 @@ def test_robots_txt_is_kept_for_the_hosts_asked_about_most_recently(site: LocalS
             fetcher.page(site.url("/a.html"))
             assert site.hits("/robots.txt") == 2
             assert other.hits("/robots.txt") == 1
+
+
+def test_host_limiter_forgets_idle_hosts_but_not_their_delay() -> None:
+    limiter = HostLimiter(concurrency=2, delay=0.0)
+    for number in range(3 * HostLimiter.SWEEP_EVERY):
+        with limiter.slot(f"site{number}.example"):
+            pass
+    assert limiter.hosts_held < HostLimiter.SWEEP_EVERY
+
+    # A host whose delay has not run out is kept, so the next request still waits.
+    spaced = HostLimiter(concurrency=1, delay=1.0)
+    with spaced.slot("news.example"):
+        first = time.monotonic()
+    for number in range(HostLimiter.SWEEP_EVERY):
+        with spaced.slot(f"site{number}.example"):
+            pass
+    assert time.monotonic() - first < 1.0  # the sweep ran meanwhile
+    with spaced.slot("news.example"):
+        assert time.monotonic() - first >= 0.95
