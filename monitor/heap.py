@@ -41,15 +41,11 @@ def _load_glibc() -> ctypes.CDLL | None:
 _GLIBC = _load_glibc()
 
 
-def limit_arenas(arenas: int = ARENAS) -> bool:
+def limit_arenas(arenas: int = ARENAS) -> None:
     """Cap the malloc arenas of this process; call before it starts threads (arenas
-    made before stay). True when the C library took it."""
-    if _GLIBC is None:
-        return False
-    accepted = bool(_GLIBC.mallopt(_M_ARENA_MAX, arenas))
-    if not accepted:
+    made before stay)."""
+    if _GLIBC is not None and not _GLIBC.mallopt(_M_ARENA_MAX, arenas):
         log.debug("malloc did not accept an arena limit of %d", arenas)
-    return accepted
 
 
 def trim() -> None:
