@@ -39,12 +39,16 @@ MAX_CANDIDATES = 12
 _INSERT_BATCH = 5000
 
 
+# Kept articles whose features the daemon holds: about 6 KB each.
+FEATURE_CACHE_ARTICLES = 1024
+
+
 class FeatureCache:
     """The features of recently kept articles, by text fingerprint, so that verifying a
     candidate rarely means tokenising its text again (about 6 KB an article; copies
     mostly arrive within days, so the last thousand kept articles are enough)."""
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = FEATURE_CACHE_ARTICLES) -> None:
         self._size = size
         self._entries: OrderedDict[str, TextFeatures] = OrderedDict()
         self._lock = threading.Lock()
