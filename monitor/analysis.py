@@ -141,9 +141,12 @@ class Analyser:
 
     @property
     def window(self) -> int:
-        """Pages a poll keeps in analysis at once: enough to keep every worker busy
-        while the poll's thread fetches the next page and stores the last."""
-        return 1 if self.workers == 0 else 2 * self.workers
+        """Pages a poll keeps in hand (being fetched, waiting for a worker, analysed and
+        waiting to be stored): enough that a worker finishing a page finds the next
+        one queued while the poll's thread stores the last. Pages still being fetched
+        count too, so two a worker left the workers waiting; four a worker made the
+        throughput benchmark 5–9% faster (bench/README.md), eight no faster again."""
+        return 1 if self.workers == 0 else 4 * self.workers
 
     def submit(self, page: FetchedPage, entry: FeedEntry) -> Future[Analysis]:
         if self.workers == 0:
