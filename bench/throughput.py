@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.throughput [--pages 2000] [--feeds 40] [--runs 3]
         [--postgres-url URL | --no-postgres] [--extract-defaults] [--profile OUT.prof]
-        [--monitor-src DIR] [--markdown OUT.md] [--json OUT.json] [--workdir DIR]
+        [--without-storing] [--monitor-src DIR] [--markdown OUT.md] [--json OUT.json]
+        [--workdir DIR]
 
 Builds `--pages` realistic news pages (bench/sitegen.py: the dedup corpus with its
 syndicated, ad-wrapped and spun copies, padded with generated stories and their copies;
@@ -19,12 +20,16 @@ on 127.0.0.1 (bench/benchserver.py). Then, `--runs` times, in this order:
 - with `--extract-defaults`, `trafilatura.extract(body)` with its defaults (plain text,
   no metadata), one process and two;
 - (b) `monitor run-once` (the installed command, a subprocess) into a fresh SQLite file,
-- (b') and into a fresh schema of the PostgreSQL at `--postgres-url`.
+- (b') and into a fresh schema of the PostgreSQL at `--postgres-url`;
+- with `--without-storing`, a what-if: the same `run-once` into SQLite with
+  `Store.ingest` replaced by a function that stores nothing (bench/nostore.py), which
+  bounds what any work on the database layer could win.
 
 After each monitor run the database is checked: every page has an entry, every entry
 is stored or a duplicate (none failed, off topic or pending), and the articles kept are
 exactly the distinct stories (scored against the labels by bench/dedupcorpus/score.py,
-no false merge) — speed bought by dropping work would show here.
+no false merge) — speed bought by dropping work would show here (the what-if run stores
+nothing, so it is not checked).
 
 Reports the median of the runs for each (wall and CPU seconds: for monitor, of its whole
 process tree, the worker processes included), pages per second, and
@@ -72,6 +77,7 @@ from bench.profile_summary import summarise_profile  # noqa: E402
 from bench.sitegen import feed_paths, stories_in, throughput_documents, write_bench_site  # noqa: E402
 
 MONITOR = Path(sys.executable).parent / "monitor"
+NOSTORE = REPO / "bench" / "nostore.py"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
@@ -312,9 +318,15 @@ class MonitorRun:
 
 
 def run_monitor(
-    config: Path, server: ServerProcess, *, profile: Path | None = None, timeout: float = 3600
+    config: Path,
+    server: ServerProcess,
+    *,
+    profile: Path | None = None,
+    store_nothing: bool = False,
+    timeout: float = 3600,
 ) -> MonitorRun:
-    command = [str(MONITOR), "--config", str(config), "--log-level", "WARNING", "run-once"]
+    program = [sys.executable, str(NOSTORE)] if store_nothing else [str(MONITOR)]
+    command = [*program, "--config", str(config), "--log-level", "WARNING", "run-once"]
     if profile is not None:
         command = [sys.executable, "-m", "cProfile", "-o", str(profile), *command]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -454,6 +466,7 @@ LABELS = {
     "d2": "trafilatura.extract() defaults, pool of 2",
     "sqlite": "(b) monitor run-once → SQLite",
     "postgresql": "(b) monitor run-once → PostgreSQL",
+    "nostore": "what-if: run-once → SQLite, storing nothing",
 }
 
 
@@ -477,6 +490,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also measure trafilatura.extract() with its defaults (no metadata), 1 and 2"
         " processes",
+    )
+    parser.add_argument(
+        "--without-storing",
+        action="store_true",
+        help="also measure run-once with Store.ingest storing nothing (bench/nostore.py):"
+        " the bound on what the database layer could win",
     )
     parser.add_argument(
         "--profile", type=Path, help="also profile one run-once into SQLite, stats written here"
@@ -587,6 +606,8 @@ def run(args: argparse.Namespace, work: Path) -> Results:
             results.load_average.append(os.getloadavg())
             measure_trafilatura(results, pages, args, number)
             measure_monitor(results, "sqlite", work, feed_urls, manifest, server, number, args)
+            if args.without_storing:
+                measure_without_storing(results, work, feed_urls, server, number)
             if not args.no_postgres:
                 measure_monitor(
                     results, "postgresql", work, feed_urls, manifest, server, number, args
@@ -662,6 +683,30 @@ def measure_monitor(
         shutil.rmtree(directory)
 
 
+def measure_without_storing(
+    results: Results, work: Path, feed_urls: Sequence[str], server: ServerProcess, number: int
+) -> None:
+    """The what-if of `--without-storing`: run-once into SQLite, storing nothing."""
+    directory = work / f"nostore-{number}"
+    directory.mkdir()
+    config = write_config(directory, feed_urls, f"sqlite:///{directory / 'monitor.db'}")
+    outcome = run_monitor(config, server, store_nothing=True)
+    engine = sa.create_engine(f"sqlite:///{directory / 'monitor.db'}")
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT count(*) FROM articles")).scalar_one()
+    engine.dispose()
+    if stored:
+        raise SystemExit(f"throughput: the what-if run stored {stored} articles: not {NOSTORE}")
+    results.add("nostore", outcome.seconds)
+    results.cpu_seconds.setdefault("nostore", []).append(outcome.cpu_seconds)
+    results.server_cpu_seconds.setdefault("nostore", []).append(outcome.server_cpu_seconds)
+    log(
+        f"run {number}: {LABELS['nostore']}: {outcome.seconds:.1f}s"
+        f" (CPU {outcome.cpu_seconds:.1f}s, server CPU {outcome.server_cpu_seconds:.1f}s)"
+    )
+    shutil.rmtree(directory)
+
+
 def render(results: Results, args: argparse.Namespace) -> str:
     lines = [
         "# Ingestion throughput",
@@ -691,7 +736,7 @@ def render(results: Results, args: argparse.Namespace) -> str:
             f" {cpu:.1f} | {cpu / results.pages * 1000:.0f} |"
         )
     lines.append("")
-    for backend in ("sqlite", "postgresql"):
+    for backend in ("sqlite", "postgresql", "nostore"):
         if backend not in results.seconds or "a2" not in results.seconds:
             continue
         ratio = results.rate(backend) / results.rate("a2")
@@ -700,8 +745,9 @@ def render(results: Results, args: argparse.Namespace) -> str:
             if "d2" in results.seconds
             else ""
         )
+        target = "a bound, not a result" if backend == "nostore" else "target ≥ 0.8"
         lines.append(
-            f"- {LABELS[backend]} / (a2), wall: **{ratio:.2f}** (target ≥ 0.8);"
+            f"- {LABELS[backend]} / (a2), wall: **{ratio:.2f}** ({target});"
             f" / (a1): {results.rate(backend) / results.rate('a1'):.2f}{defaults}"
         )
         # CPU of monitor's whole process tree (its workers too, see become_subreaper):
