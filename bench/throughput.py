@@ -449,6 +449,12 @@ class Results:
     def add(self, name: str, seconds: float) -> None:
         self.seconds.setdefault(name, []).append(seconds)
 
+    def add_monitor_run(self, name: str, run: MonitorRun) -> None:
+        """A monitor run's wall time, its tree's CPU and the site server's CPU."""
+        self.add(name, run.seconds)
+        self.cpu_seconds.setdefault(name, []).append(run.cpu_seconds)
+        self.server_cpu_seconds.setdefault(name, []).append(run.server_cpu_seconds)
+
     def median(self, name: str) -> float:
         return statistics.median(self.seconds[name])
 
@@ -668,9 +674,7 @@ def measure_monitor(
         config = write_config(directory, feed_urls, url)
         outcome = run_monitor(config, server)
         check = check_database(url, manifest, results.stories)
-    results.add(backend, outcome.seconds)
-    results.cpu_seconds.setdefault(backend, []).append(outcome.cpu_seconds)
-    results.server_cpu_seconds.setdefault(backend, []).append(outcome.server_cpu_seconds)
+    results.add_monitor_run(backend, outcome)
     results.checks.setdefault(backend, []).append(asdict(check))
     results.summaries.setdefault(backend, []).append(outcome.summary)
     verdict = "ok" if check.ok else "PROBLEMS: " + "; ".join(check.problems)
@@ -697,9 +701,7 @@ def measure_without_storing(
     engine.dispose()
     if stored:
         raise SystemExit(f"throughput: the what-if run stored {stored} articles: not {NOSTORE}")
-    results.add("nostore", outcome.seconds)
-    results.cpu_seconds.setdefault("nostore", []).append(outcome.cpu_seconds)
-    results.server_cpu_seconds.setdefault("nostore", []).append(outcome.server_cpu_seconds)
+    results.add_monitor_run("nostore", outcome)
     log(
         f"run {number}: {LABELS['nostore']}: {outcome.seconds:.1f}s"
         f" (CPU {outcome.cpu_seconds:.1f}s, server CPU {outcome.server_cpu_seconds:.1f}s)"
