@@ -29,9 +29,9 @@ from monitor.config import (
     CONFIG_ENV,
     Settings,
     format_duration,
+    load_http_settings,
     load_settings,
     resolve_config_path,
-    settings_from_document,
 )
 from monitor.daemon import Daemon
 from monitor.errors import ConfigError, DatabaseError, MonitorError
@@ -170,12 +170,9 @@ def healthcheck(context: _Context) -> None:
 
     A broken edit of the configuration file does not make a healthy daemon (which
     keeps its previous configuration) look unhealthy: the endpoint is then taken
-    from the environment and the defaults.
+    from the file's [http] table alone, else from the environment and the defaults.
     """
-    try:
-        http = context.settings().http
-    except ConfigError:
-        http = settings_from_document({}, source="environment").http
+    http = load_http_settings(context.config_path)
     if not http.port:
         raise click.ClickException("the HTTP endpoint is off ([http] port = 0)")
     # A wildcard address is where the daemon listens, not one to connect to.

@@ -376,6 +376,27 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settin
     return settings_from_document(document, source=str(path), environ=environ)
 
 
+def load_http_settings(path: Path, environ: Mapping[str, str] = os.environ) -> HttpSettings:
+    """Where the running daemon serves /healthz, as `monitor healthcheck` should ask it.
+
+    A broken edit must not make a healthy daemon (which keeps its previous
+    configuration) look unhealthy, and restarted by its container, on a file it cannot
+    start with. So when the file does not validate, its `[http]` table is read on its
+    own (the broken key is most often elsewhere: a feed, a rule), and when that fails
+    too, the environment and the defaults.
+    """
+    try:
+        return load_settings(path, environ).http
+    except ConfigError:
+        pass
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        only_http = {"http": document.get("http", {})}
+        return settings_from_document(only_http, source=str(path), environ=environ).http
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, ConfigError):
+        return settings_from_document({}, source="environment", environ=environ).http
+
+
 ENV_PREFIX = "MONITOR_"
 # Sections an environment variable may set a key of (lists of tables come only from files).
 _ENV_SECTIONS = ("database", "fetch", "processing", "http", "health")

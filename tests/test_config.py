@@ -8,6 +8,7 @@ import pytest
 
 from monitor.config import (
     format_duration,
+    load_http_settings,
     load_settings,
     parse_duration,
     parse_size,
@@ -210,3 +211,26 @@ def test_config_path_resolution(tmp_path: Path) -> None:
     )
     assert resolve_config_path(None, {"MONITOR_CONFIG": "b.toml"}) == Path("b.toml")
     assert resolve_config_path(None, {}) == Path("config.toml")
+
+
+def test_health_check_finds_the_endpoint_through_a_broken_edit(tmp_path: Path) -> None:
+    """The daemon keeps its previous configuration on a broken edit, so `monitor
+    healthcheck` must keep asking where it listens: the file's [http] table when the
+    problem is elsewhere, the environment and the defaults when the file is unreadable."""
+    http = '[http]\nhost = "127.0.0.2"\nport = 8799\n'
+    feed = '[[feeds]]\nname = "a"\nurl = "https://example.org/feed"\ninterval = "{}"\n'
+    path = write(tmp_path, http + feed.format("15m"))
+    assert (load_http_settings(path, environ={}).host, load_http_settings(path, {}).port) == (
+        "127.0.0.2",
+        8799,
+    )
+    write(tmp_path, http + feed.format("every so often"))
+    with pytest.raises(ConfigError):
+        load_settings(path, environ={})
+    assert load_http_settings(path, environ={}).port == 8799
+    assert load_http_settings(path, environ={"MONITOR_HTTP__PORT": "9090"}).port == 9090
+    write(tmp_path, '[http]\nport = "eighty"\n' + feed.format("15m"))
+    assert load_http_settings(path, environ={}).port == 8080
+    write(tmp_path, http + "[[feeds]\n")
+    assert load_http_settings(path, environ={"MONITOR_HTTP__PORT": "9090"}).port == 9090
+    assert load_http_settings(tmp_path / "gone.toml", environ={}).port == 8080

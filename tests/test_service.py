@@ -293,7 +293,31 @@ def test_health_and_metrics_follow_the_work(
     assert 'monitor_duplicates_total{kind="exact_text"}' in metrics  # two pages, one text
     assert 'monitor_feeds{health="ok"} 1.0' in metrics
     assert "monitor_fetch_seconds_bucket" in metrics
+    assert healthcheck(config) == (0, "ok")
+    # A broken edit: the daemon keeps its configuration, and the health check its port.
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'[[feeds]]\nname = "b"\nurl = "{site.url("/b.rss")}"\ninterval = "soon"\n',
+        encoding="utf-8",
+    )
+    assert healthcheck(config) == (0, "ok")
     assert stop(process)[0] == 0
+    assert healthcheck(config)[0] != 0
+
+
+def healthcheck(config: Path) -> tuple[int, str]:
+    """`monitor healthcheck`'s exit status and the status the daemon reported."""
+    result = subprocess.run(
+        [MONITOR, "--config", str(config), "healthcheck"],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=30,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    reported = json.loads(result.stdout)["status"] if result.stdout.strip() else ""
+    return result.returncode, reported
 
 
 def _answers(url: str) -> bool:
