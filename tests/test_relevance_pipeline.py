@@ -193,3 +193,57 @@ def test_explain_and_retag_from_the_command_line(
         and "place:sihanoukville: +0 -0 (matched phrases changed on 1)" in first
     )
     assert "no tag changed" in run("retag")
+
+
+REPORT = (
+    "Police in Sihanoukville raided a scam compound on Tuesday and freed 214 workers from"
+    " Indonesia, Kenya and Nepal. Officials said the case was one of human trafficking and"
+    " that 19 suspects were detained at the site. The workers had been forced to run online"
+    " fraud schemes for up to 14 hours a day, according to the provincial police chief. The"
+    " Indonesian embassy said its 41 citizens would be flown home after screening. "
+)
+
+
+def test_an_original_after_its_copy_takes_only_its_own_rule_tags(
+    site: LocalSite, store: Store
+) -> None:
+    """An auto-blog's copy arrives first, with a line of its own that a rule matches; the
+    original replaces it. The kept story's rule tags are then what its stored text
+    matches, so a retag with the same rules finds nothing to change."""
+    pages = {
+        "/autoblog/raid.html": (
+            "Tue, 12 Mar 2024 09:00:00 GMT",
+            "[ad_1] " + REPORT + PARAGRAPH * 3 + "Our Phnom Penh desk adds more soon. [ad_2]"
+            " Source link",
+        ),
+        "/news/raid.html": ("Mon, 11 Mar 2024 09:00:00 GMT", REPORT + PARAGRAPH * 3),
+    }
+    items = "".join(
+        f"<item><title>Police raid scam compound</title><link>{site.url(path)}</link>"
+        f"<guid>{path}</guid><pubDate>{date}</pubDate></item>"
+        for path, (date, _) in pages.items()
+    )
+    feed = f'<rss version="2.0"><channel><title>News</title>{items}</channel></rss>'
+    site.route("/feed.rss", lambda _: (200, {"Content-Type": "application/rss+xml"}, feed.encode()))
+    for path, (_, text) in pages.items():
+        html = "<html><body><article>" + "".join(
+            f"<p>{sentence}.</p>" for sentence in text.split(". ") if sentence
+        )
+
+        def page(_: SiteRequest, body: bytes = html.encode()) -> tuple[int, dict[str, str], bytes]:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, body
+
+        site.route(path, page)
+    config = settings(site)
+    run_once(config, store)
+    with store.engine.connect() as connection:
+        outcomes = dict(connection.execute(sa.select(Entry.link, Entry.outcome)).all())
+    assert outcomes == {
+        site.url("/autoblog/raid.html"): "duplicate",
+        site.url("/news/raid.html"): "stored",
+    }
+    assert rule_tags(store) == {
+        "place:sihanoukville": ["sihanoukville"],
+        "theme:scam-compounds": ["scam compound"],
+    }
+    assert not retag(store, RuleSet.compile(TOPIC, TAGS)).changed

@@ -261,7 +261,15 @@ ORIGINAL_TEXT = "\n".join(
 )
 
 
-def article_at(url: str, text: str, hour: int, removed: tuple[str, ...] = ()) -> TaggedArticle:
+def article_at(
+    url: str,
+    text: str,
+    hour: int,
+    removed: tuple[str, ...] = (),
+    rules: dict[str, str] | None = None,
+) -> TaggedArticle:
+    """An article with its URL's last segment as a feed tag and `rules` (tag → the
+    phrase that matched) as rule tags."""
     extracted = ExtractedArticle(
         url=url,
         title=f"Title of {url}",
@@ -274,8 +282,25 @@ def article_at(url: str, text: str, hour: int, removed: tuple[str, ...] = ()) ->
     )
     return TaggedArticle(
         cleaned=CleanedArticle(article=extracted, text=text, removed=removed),
-        tags=(Tag(name=url.rstrip("/").rsplit("/", 1)[-1], source=TagSource.FEED),),
+        tags=(
+            Tag(name=url.rstrip("/").rsplit("/", 1)[-1], source=TagSource.FEED),
+            *(
+                Tag(name=name, source=TagSource.RULE, detail=f'["{phrase}"]')
+                for name, phrase in (rules or {}).items()
+            ),
+        ),
     )
+
+
+def tags_by_source(store: Store) -> dict[str, dict[str, str | None]]:
+    """Every stored tag as {source: {tag: detail}}."""
+    found: dict[str, dict[str, str | None]] = {}
+    with store.engine.connect() as connection:
+        for tag, source, detail in connection.execute(
+            sa.select(ArticleTag.tag, ArticleTag.source, ArticleTag.detail)
+        ):
+            found.setdefault(source, {})[tag] = detail
+    return found
 
 
 def claim_for(store: Store, feed_id: int, url: str) -> EntryClaim:
@@ -292,13 +317,16 @@ def test_the_original_replaces_an_earlier_wrapped_copy_and_keeps_its_id(store: S
         ORIGINAL_TEXT + "\nA closing line from the auto-blog itself.",
         9,
         removed=("ad_markers", "source_link"),
+        rules={"theme:blogging": "auto-blog", "place:sihanoukville": "sihanouk"},
     )
     first = ingest(store, feed_id, claim_for(store, feed_id, copy_url), wrapped)
     second = ingest(
         store,
         feed_id,
         claim_for(store, feed_id, original_url),
-        article_at(original_url, ORIGINAL_TEXT, 10),
+        article_at(
+            original_url, ORIGINAL_TEXT, 10, rules={"place:sihanoukville": "preah sihanouk"}
+        ),
     )
     assert first.outcome == Outcome.STORED
     assert (second.outcome, second.article_id) == (Outcome.STORED, first.article_id)
@@ -321,7 +349,13 @@ def test_the_original_replaces_an_earlier_wrapped_copy_and_keeps_its_id(store: S
         None,
     )
     assert outcomes == {copy_url: Outcome.DUPLICATE, original_url: Outcome.STORED}
-    assert tags == {"copy", "original"}
+    assert tags == {"copy", "original", "place:sihanoukville"}
+    # Rule tags are what the stored text matches (as `monitor retag` would find them);
+    # the story came through both feeds.
+    assert tags_by_source(store) == {
+        "feed": {"copy": None, "original": None},
+        "rule": {"place:sihanoukville": '["preah sihanouk"]'},
+    }
 
 
 def test_a_later_copy_stays_a_duplicate(store: Store) -> None:
@@ -352,13 +386,13 @@ def test_an_original_merges_copies_kept_apart(store: Store) -> None:
         store,
         feed_id,
         claim_for(store, feed_id, "http://127.0.0.1:1/a"),
-        article_at("http://127.0.0.1:1/a", first_half, 11),
+        article_at("http://127.0.0.1:1/a", first_half, 11, rules={"theme:a": "a"}),
     )
     b = ingest(
         store,
         feed_id,
         claim_for(store, feed_id, "http://127.0.0.1:1/b"),
-        article_at("http://127.0.0.1:1/b", second_half, 12),
+        article_at("http://127.0.0.1:1/b", second_half, 12, rules={"theme:b": "b"}),
     )
     assert a.article_id != b.article_id
     # … are both copies of the original, which arrives last and was published first.
@@ -366,7 +400,7 @@ def test_an_original_merges_copies_kept_apart(store: Store) -> None:
         store,
         feed_id,
         claim_for(store, feed_id, "http://127.0.0.1:1/o"),
-        article_at("http://127.0.0.1:1/o", ORIGINAL_TEXT, 8),
+        article_at("http://127.0.0.1:1/o", ORIGINAL_TEXT, 8, rules={"theme:o": "o"}),
     )
     assert original.outcome == Outcome.STORED
     assert len(original.merged) == 1
@@ -387,6 +421,10 @@ def test_an_original_merges_copies_kept_apart(store: Store) -> None:
     merged_away = {a.article_id, b.article_id} - {kept.id}
     assert {former for _, _, former in rows if former is not None} == merged_away
     assert (signatures, orphans) == (1, 0)
+    assert tags_by_source(store) == {
+        "feed": {"a": None, "b": None, "o": None},
+        "rule": {"theme:o": '["o"]'},
+    }
 
 
 def test_feed_leases_let_one_replica_poll(store: Store) -> None:

@@ -28,7 +28,14 @@ from monitor.dedup import (
     newcomer_is_original,
 )
 from monitor.health import FeedHistory, Health, backoff_delay, feed_health
-from monitor.records import Decision, DuplicateKind, FeedEntry, Outcome, TaggedArticle
+from monitor.records import (
+    Decision,
+    DuplicateKind,
+    FeedEntry,
+    Outcome,
+    TaggedArticle,
+    TagSource,
+)
 from monitor.similarity import compare
 from monitor.storage import index
 from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, utc_now
@@ -771,7 +778,12 @@ class Store:
         decision: Decision,
     ) -> None:
         """The original arrived after a copy: the kept story keeps its id and takes the
-        original's content; the copy it held becomes a duplicate of it."""
+        original's content; the copy it held becomes a duplicate of it.
+
+        Its rule tags become the original's: they say what the stored text matches (as
+        `monitor retag` recomputes them), and a spun copy's text matches phrases the
+        original never used. Feed and category tags stay: the story came through both
+        feeds."""
         assert decision.kind is not None
         copy_entry = _stored_entry(session, kept.id)
         self._add_duplicate_row(
@@ -791,6 +803,9 @@ class Store:
         for name, value in _content(article, dedup).items():
             setattr(kept, name, value)
         session.flush()
+        session.execute(
+            sa.delete(_TAGS).where(_TAGS.c.article_id == kept.id, _TAGS.c.source == TagSource.RULE)
+        )
         _add_tags(session.connection(), kept.id, article, new=False)
         index.add(session.connection(), kept.id, dedup)
         self._features.put(dedup.fingerprint, dedup.features)
@@ -833,8 +848,11 @@ class Store:
                 similarity=similarity,
                 former_article_id=other.id,
             )
+            # Rule tags say what the kept text matches; the other text's are not its own.
             for tag in session.scalars(
-                sa.select(ArticleTag).where(ArticleTag.article_id == other.id)
+                sa.select(ArticleTag).where(
+                    ArticleTag.article_id == other.id, ArticleTag.source != TagSource.RULE
+                )
             ):
                 if session.get(ArticleTag, (kept_id, tag.tag, tag.source)) is None:
                     session.add(
