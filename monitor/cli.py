@@ -477,6 +477,12 @@ def export_command(
 ) -> None:
     """Stream the stored articles as JSON Lines or CSV, in constant memory."""
     store = open_store(context.settings(), sync_feeds=False)
+    if feed is not None and feed not in (names := store.feed_names()):
+        # A misspelt name would otherwise export nothing, and look like no coverage.
+        known = ", ".join(repr(name) for name in names) or "none yet"
+        raise click.BadParameter(
+            f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
+        )
     selection = ExportFilter(
         since=since.replace(tzinfo=UTC) if since else None,
         until=until.replace(tzinfo=UTC) if until else None,

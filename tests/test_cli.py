@@ -112,3 +112,17 @@ def test_unreachable_database_exits_1_without_traceback(tmp_path: Path) -> None:
     assert "database error" in result.stderr
     assert "pw@" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_export_of_an_unknown_feed_names_the_known_ones(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[fetch]\nallow_private_addresses = true\ntimeout = "2s"\n'
+        '[[feeds]]\nname = "Khmer Times"\nurl = "http://127.0.0.1:9/feed.rss"\n',
+        encoding="utf-8",
+    )
+    assert monitor("run-once", cwd=tmp_path).returncode == 0  # the feed fails; it is known
+    misspelt = monitor("export", "--feed", "Khmer Time", cwd=tmp_path)
+    assert misspelt.returncode == 2 and misspelt.stdout == ""
+    assert "no feed named 'Khmer Time' in the database (feeds: 'Khmer Times')" in misspelt.stderr
+    known = monitor("export", "--feed", "Khmer Times", cwd=tmp_path)
+    assert known.returncode == 0 and "exported 0 articles" in known.stderr

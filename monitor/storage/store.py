@@ -637,6 +637,11 @@ class Store:
             for row in rows
         ]
 
+    def feed_names(self) -> list[str]:
+        """The name of every feed the database has seen, removed ones included."""
+        with self._session() as session:
+            return list(session.scalars(sa.select(Feed.name).order_by(Feed.name)))
+
     def article_count(self) -> int:
         with self._session() as session:
             return session.scalar(sa.select(sa.func.count()).select_from(Article)) or 0
