@@ -36,6 +36,7 @@ from monitor.config import (
 from monitor.daemon import Daemon
 from monitor.errors import ConfigError, DatabaseError, MonitorError
 from monitor.export import ExportFilter, ExportFormat, export
+from monitor.health import Health
 from monitor.http import build_client, fetch_page
 from monitor.logs import LogFormat, configure_logging
 from monitor.observability import HttpEndpoint, Metrics
@@ -53,6 +54,7 @@ from monitor.storage.database import (
     schema_revisions,
     upgrade_database,
 )
+from monitor.storage.schema import Feed
 from monitor.urls import canonical_url
 
 log = logging.getLogger("monitor")
@@ -195,6 +197,17 @@ def status(context: _Context) -> None:
     settings = context.settings()
     store = open_store(settings, sync_feeds=False)
     rows = store.feed_health_report()
+    known = {feed.url for feed, _ in rows}
+    # Feeds added to the file since the daemon last started (or before it ever ran).
+    unseen = [
+        (
+            Feed(name=feed.name, url=feed.url, enabled=feed.enabled, consecutive_failures=0),
+            Health.NEVER_POLLED if feed.enabled else Health.DISABLED,
+        )
+        for feed in settings.feeds
+        if feed.url not in known
+    ]
+    rows = sorted(rows + unseen, key=lambda row: (not row[0].enabled, row[0].name))
     header = (
         "feed",
         "health",

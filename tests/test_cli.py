@@ -126,3 +126,29 @@ def test_export_of_an_unknown_feed_names_the_known_ones(tmp_path: Path) -> None:
     assert "no feed named 'Khmer Time' in the database (feeds: 'Khmer Times')" in misspelt.stderr
     known = monitor("export", "--feed", "Khmer Times", cwd=tmp_path)
     assert known.returncode == 0 and "exported 0 articles" in known.stderr
+
+
+def test_status_lists_configured_feeds_never_polled(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[fetch]\nallow_private_addresses = true\ntimeout = "2s"\n'
+        '[[feeds]]\nname = "Polled"\nurl = "http://127.0.0.1:9/a.rss"\n',
+        encoding="utf-8",
+    )
+    fresh = monitor("status", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert [line.split()[:2] for line in fresh.stdout.splitlines()[1:]] == [
+        ["Polled", "never_polled"]
+    ]
+    assert monitor("run-once", cwd=tmp_path).returncode == 0
+    (tmp_path / "config.toml").write_text(
+        (tmp_path / "config.toml").read_text(encoding="utf-8")
+        + '[[feeds]]\nname = "Added"\nurl = "http://127.0.0.1:9/b.rss"\n'
+        + '[[feeds]]\nname = "Paused"\nurl = "http://127.0.0.1:9/c.rss"\nenabled = false\n',
+        encoding="utf-8",
+    )
+    later = monitor("status", cwd=tmp_path)
+    assert [line.split()[:2] for line in later.stdout.splitlines()[1:]] == [
+        ["Added", "never_polled"],
+        ["Polled", "failing"],
+        ["Paused", "disabled"],
+    ]
