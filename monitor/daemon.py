@@ -218,6 +218,12 @@ class Daemon:
             # New requests use the new limits; requests in flight finish on the old client.
             self.fetcher = Fetcher(settings.fetch)
             self.pipeline.fetcher = self.fetcher
+        if (settings.topic, settings.tags) != (self.settings.topic, self.settings.tags):
+            log.info(
+                "topic or tag rules changed (%d tag rules): new articles are judged by them;"
+                " `monitor retag` applies them to the articles already stored",
+                len(settings.tags),
+            )
         self.pipeline.rules = RuleSet.from_settings(settings)
         self.store.health = settings.health
         self._apply_feeds(settings)

@@ -212,7 +212,10 @@ def test_hot_reload_add_break_remove(
     write_config(config, site, {"a": "/a.rss"}, database_url=database_url)
     process = daemon(config)
     wait_for(lambda: site.hits("/a.rss") >= 1)
-    write_config(config, site, {"a": "/a.rss", "b": "/b.rss"}, database_url=database_url)
+    rule = '[[tags]]\nname = "place:bavet"\nany = ["bavet"]\n'
+    write_config(
+        config, site, {"a": "/a.rss", "b": "/b.rss"}, database_url=database_url, extra=rule
+    )
     wait_for(lambda: site.hits("/b.rss") >= 1, timeout=10)  # added: polled within seconds
     config.write_text(
         config.read_text(encoding="utf-8") + '[fetch2]\ntimeout = "fast"\n', encoding="utf-8"
@@ -230,6 +233,8 @@ def test_hot_reload_add_break_remove(
     assert code == 0
     assert "configuration not reloaded" in stderr and "fetch2" in stderr
     assert stderr.count("configuration reloaded") >= 3  # add, remove, SIGHUP
+    assert "topic or tag rules changed (1 tag rules)" in stderr
+    assert "topic or tag rules changed (0 tag rules)" in stderr  # the rule removed again
 
 
 def test_stop_mid_run_is_quick_and_clean(
