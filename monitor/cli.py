@@ -55,6 +55,7 @@ from monitor.storage.database import (
     upgrade_database,
 )
 from monitor.storage.schema import Feed
+from monitor.storage.store import Store
 from monitor.urls import canonical_url
 
 log = logging.getLogger("monitor")
@@ -354,7 +355,13 @@ def db_current(context: _Context) -> None:
 
 
 @cli.command()
-@click.option("--batch-size", default=500, show_default=True, help="Articles per transaction.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Articles per transaction.",
+)
 @pass_context
 def retag(context: _Context, batch_size: int) -> None:
     """Apply the current tag rules to every stored article, and report what changed.
@@ -449,7 +456,13 @@ def explain(context: _Context, url: str) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option("--limit", default=20, show_default=True, help="Most articles to list.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Most articles to list.",
+)
 @pass_context
 def search(context: _Context, query: str, limit: int) -> None:
     """Full-text search of the stored articles' titles and texts, best matches first.
@@ -496,6 +509,11 @@ def export_command(
         raise click.BadParameter(
             f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
         )
+    if since and until and since >= until:
+        raise click.BadParameter(
+            f"{since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
+            param_hint="'--since'",
+        )
     selection = ExportFilter(
         since=since.replace(tzinfo=UTC) if since else None,
         until=until.replace(tzinfo=UTC) if until else None,
@@ -508,9 +526,30 @@ def export_command(
         count = export(store, sys.stdout.buffer, fmt=fmt, selection=selection)
         sys.stdout.buffer.flush()
     else:
-        with output.open("wb") as file:
-            count = export(store, file, fmt=fmt, selection=selection)
+        count = _export_to_file(store, output, fmt, selection)
     click.echo(f"exported {count} articles", err=True)
+
+
+def _export_to_file(store: Store, output: Path, fmt: ExportFormat, selection: ExportFilter) -> int:
+    """Export into a file beside `output` and rename it into place when complete, so that
+    `output` is never a partial export (a full disk, an interrupted run). A device, a
+    pipe or a link (/dev/stdout) is written to as it is."""
+    in_place = output.is_symlink() or (output.exists() and not output.is_file())
+    target = output if in_place else output.with_name(f".{output.name}.partial")
+    try:
+        with target.open("wb") as file:
+            count = export(store, file, fmt=fmt, selection=selection)
+        if target != output:
+            target.replace(output)
+    except BaseException as error:
+        if target != output:
+            target.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise click.ClickException(
+                f"cannot write {output}: {error.strerror or error}"
+            ) from None
+        raise
+    return count
 
 
 @cli.group("index")

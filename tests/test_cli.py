@@ -152,3 +152,34 @@ def test_status_lists_configured_feeds_never_polled(tmp_path: Path) -> None:
         ["Polled", "failing"],
         ["Paused", "disabled"],
     ]
+
+
+def test_bad_command_line_values_are_refused_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
+    assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0
+    for arguments, message in [
+        (("retag", "--batch-size", "0"), "Invalid value for '--batch-size'"),
+        (("search", "scam", "--limit", "0"), "Invalid value for '--limit'"),
+        (
+            ("export", "--since", "2025-01-01", "--until", "2024-01-01"),
+            "2025-01-01 00:00:00 is not before --until 2024-01-01 00:00:00",
+        ),
+    ]:
+        result = monitor(*arguments, cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (2, ""), arguments
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_to_a_file_is_whole_or_absent(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
+    nowhere = monitor("export", "--output", str(tmp_path / "missing" / "a.jsonl"), cwd=tmp_path)
+    assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
+    assert f"cannot write {tmp_path / 'missing' / 'a.jsonl'}: No such file" in nowhere.stderr
+    written = monitor("export", "--format", "csv", "--output", "a.csv", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "a.csv").read_text(encoding="utf-8").startswith("id,url,title,")
+    assert not list(tmp_path.glob(".*partial"))
+    # A device or a link is written to as it is, never replaced by a file.
+    piped = monitor("export", "--format", "csv", "--output", "/dev/stdout", cwd=tmp_path)
+    assert piped.returncode == 0 and piped.stdout.startswith("id,url,title,")
+    assert Path("/dev/stdout").is_symlink()
