@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 import httpx
@@ -73,6 +73,16 @@ class _Context:
 
 
 pass_context = click.make_pass_decorator(_Context)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def count_option(name: str, default: int, description: str) -> Callable[[F], F]:
+    """An option taking a count of at least one (0 would quietly do nothing)."""
+    return click.option(
+        name, type=click.IntRange(min=1), default=default, show_default=True, help=description
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -355,13 +365,7 @@ def db_current(context: _Context) -> None:
 
 
 @cli.command()
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=500,
-    show_default=True,
-    help="Articles per transaction.",
-)
+@count_option("--batch-size", 500, "Articles per transaction.")
 @pass_context
 def retag(context: _Context, batch_size: int) -> None:
     """Apply the current tag rules to every stored article, and report what changed.
@@ -456,13 +460,7 @@ def explain(context: _Context, url: str) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=20,
-    show_default=True,
-    help="Most articles to list.",
-)
+@count_option("--limit", 20, "Most articles to list.")
 @pass_context
 def search(context: _Context, query: str, limit: int) -> None:
     """Full-text search of the stored articles' titles and texts, best matches first.
