@@ -500,17 +500,17 @@ def export_command(
     include_duplicates: bool,
 ) -> None:
     """Stream the stored articles as JSON Lines or CSV, in constant memory."""
+    if since and until and since >= until:
+        raise click.BadParameter(
+            f"{since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
+            param_hint="'--since'",
+        )
     store = open_store(context.settings(), sync_feeds=False)
     if feed is not None and feed not in (names := store.feed_names()):
         # A misspelt name would otherwise export nothing, and look like no coverage.
         known = ", ".join(repr(name) for name in names) or "none yet"
         raise click.BadParameter(
             f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
-        )
-    if since and until and since >= until:
-        raise click.BadParameter(
-            f"{since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
-            param_hint="'--since'",
         )
     selection = ExportFilter(
         since=since.replace(tzinfo=UTC) if since else None,
