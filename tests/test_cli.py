@@ -114,6 +114,18 @@ def test_unreachable_database_exits_1_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_sqlite_file_that_cannot_be_created_exits_1_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "volume").write_text("a file where a folder should be", encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        '[database]\nurl = "sqlite:///volume/data/m.db"\n', encoding="utf-8"
+    )
+    for command in ("run-once", "status"):
+        result = monitor(command, cwd=tmp_path)
+        assert result.returncode == 1, command
+        assert "database error: cannot create volume/data for the SQLite database" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_export_of_an_unknown_feed_names_the_known_ones(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         '[fetch]\nallow_private_addresses = true\ntimeout = "2s"\n'
