@@ -539,14 +539,11 @@ def _export_to_file(store: Store, output: Path, fmt: ExportFormat, selection: Ex
             count = export(store, file, fmt=fmt, selection=selection)
         if target != output:
             target.replace(output)
-    except BaseException as error:
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
+    finally:
         if target != output:
-            target.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise click.ClickException(
-                f"cannot write {output}: {error.strerror or error}"
-            ) from None
-        raise
+            target.unlink(missing_ok=True)  # gone once renamed; a partial one otherwise
     return count
 
 
