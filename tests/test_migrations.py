@@ -147,7 +147,7 @@ def test_alembic_command_line_from_a_checkout(database_url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005", "0006"])
 def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
 
@@ -190,4 +190,52 @@ def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revis
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM duplicates")).scalar() == 1
         assert "lsh_buckets" not in sa.inspect(connection).get_table_names()
+    engine.dispose()
+
+
+def test_story_reach_counts_copies_under_other_urls_from_0007(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    upgrade_database(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO feeds (id, url, name, enabled, interval_seconds, consecutive_failures,"
+                " created_at) VALUES (1, 'http://x/feed', 'x', true, 60, 0, '2024-01-01 00:00:00+00')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site, content_hash)"
+                " VALUES (1, 'http://x/a', 'A', 'text', '2024-01-01 00:00:00+00', 1, 'x', 'h')"
+            )
+        )
+        for url, site, kind in [
+            ("http://x/a", "x", "same_url"),
+            ("http://y/a", "y", "near_duplicate"),
+            ("http://z/a", "z", "spun"),
+        ]:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO duplicates (article_id, url, site, kind, similarity, detected_at)"
+                    " VALUES (1, :url, :site, :kind, 0.9, '2024-01-01 00:00:00+00')"
+                ),
+                {"url": url, "site": site, "kind": kind},
+            )
+
+    def reach() -> tuple[object, ...]:
+        with engine.connect() as connection:
+            return tuple(
+                connection.execute(
+                    sa.text("SELECT copies, copying_sites, copied_by FROM story_reach")
+                ).one()
+            )
+
+    assert reach() == (3, 3, "x, y, z" if engine.dialect.name == "postgresql" else "x,y,z")
+    upgrade_database(engine)
+    assert reach() == (2, 2, "y, z" if engine.dialect.name == "postgresql" else "y,z")
+    with engine.connect() as connection:
+        same_url = connection.execute(sa.text("SELECT same_url_entries FROM story_reach"))
+        assert same_url.scalar() == 1
+    downgrade_database(engine, "0006")
+    assert reach()[0] == 3
     engine.dispose()
