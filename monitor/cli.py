@@ -468,6 +468,8 @@ def search(context: _Context, query: str, limit: int) -> None:
     On SQLite QUERY is FTS5 syntax (words, "a phrase", OR, NOT, prefix*); on
     PostgreSQL web-search syntax (words, "a phrase", or, -word).
     """
+    if not query.strip():
+        raise click.BadParameter("give the words to search for", param_hint="'QUERY'")
     store = open_store(context.settings(), sync_feeds=False)
     hits = store.search(query, limit=limit)
     for hit in hits:
