@@ -250,9 +250,16 @@ def use_monitor_source(source: Path | None) -> None:
 
 def monitor_environment(*paths: str) -> dict[str, str]:
     """The environment of a monitor subprocess: no MONITOR_* overrides, the measured
-    source tree (and `paths`) first on PYTHONPATH."""
+    source tree (and `paths`) first on PYTHONPATH.
+
+    The measured tree is the one this process imports: run from a checkout, the
+    checkout's, even when the virtual environment holds a copy installed with
+    `pip install .` (the README's quick start), which the `monitor` script would
+    otherwise import.
+    """
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    entries = [str(path) for path in _SOURCE] + list(paths)
+    source = _SOURCE or [measured_monitor().parent]
+    entries = [str(path) for path in source] + list(paths)
     if environment.get("PYTHONPATH"):
         entries.append(environment["PYTHONPATH"])
     if entries:
@@ -282,6 +289,7 @@ def check_monitor_import(cwd: Path, *paths: str) -> None:
     if imported != measured_monitor():
         raise SystemExit(
             f"throughput: a monitor subprocess imports {imported}, not {measured_monitor()}"
+            " (PYTHONPATH or a .pth file puts another copy first)"
         )
 
 
