@@ -47,6 +47,7 @@ from bench.dedupcorpus.site import (  # noqa: E402
     write_feeds,
     write_site,
 )
+from bench.dedupcorpus.spinner import SynonymTable, SynonymTableError  # noqa: E402
 from bench.dedupcorpus.stories import Story, StoryError, length_warnings, load_stories  # noqa: E402
 from bench.dedupcorpus.variants import Document, build_documents, select_subset  # noqa: E402
 from tests.localsite import LocalSite  # noqa: E402
@@ -92,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--feeds", type=int, default=4, help="feeds the documents are split into")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated copies (0)")
+    parser.add_argument(
+        "--synonyms",
+        type=Path,
+        help="the spinner's synonym table (default: bench/dedupcorpus/synonyms.tsv); another"
+        " table measures recall against a spinner monitor was not tuned on",
+    )
     parser.add_argument(
         "--workdir",
         type=Path,
@@ -221,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings = length_warnings(stories.values())
     if args.subset:
         stories = select_subset(stories, args.subset)
-    documents = build_documents(stories, seed=args.seed)
+    try:
+        table = SynonymTable.load(args.synonyms) if args.synonyms else SynonymTable.load()
+    except (OSError, SynonymTableError) as error:
+        print(f"dedup_eval: {error}", file=sys.stderr)
+        return 2
+    documents = build_documents(stories, seed=args.seed, table=table)
     orders: list[Order] = ["chronological"] if args.chronological else []
     orders.extend(range(1, args.orders + 1))
 
