@@ -147,6 +147,23 @@ def test_alembic_command_line_from_a_checkout(database_url: str) -> None:
     engine.dispose()
 
 
+def insert_feed_and_article(connection: sa.Connection, text: str) -> None:
+    """Feed 1 and article 1 through plain SQL, valid in every revision's schema."""
+    connection.execute(
+        sa.text(
+            "INSERT INTO feeds (id, url, name, enabled, interval_seconds, consecutive_failures,"
+            " created_at) VALUES (1, 'http://x/feed', 'x', true, 60, 0, '2024-01-01 00:00:00+00')"
+        )
+    )
+    connection.execute(
+        sa.text(
+            "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site, content_hash)"
+            " VALUES (1, 'http://x/a', 'A', :text, '2024-01-01 00:00:00+00', 1, 'x', 'h')"
+        ),
+        {"text": text},
+    )
+
+
 @pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005", "0006"])
 def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
@@ -154,20 +171,9 @@ def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revis
     engine = create_database_engine(database_url)
     upgrade_database(engine, revision)
     with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "INSERT INTO feeds (id, url, name, enabled, interval_seconds, consecutive_failures,"
-                " created_at) VALUES (1, 'http://x/feed', 'x', true, 60, 0, '2024-01-01 00:00:00+00')"
-            )
-        )
-        connection.execute(
-            sa.text(
-                "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site, content_hash)"
-                " VALUES (1, 'http://x/a', 'A', :text, '2024-01-01 00:00:00+00', 1, 'x', 'h')"
-            ),
-            {
-                "text": "Police freed 318 workers in Sihanoukville on 14 August 2022, officials said."
-            },
+        insert_feed_and_article(
+            connection,
+            "Police freed 318 workers in Sihanoukville on 14 August 2022, officials said.",
         )
         connection.execute(
             sa.text(
@@ -197,18 +203,7 @@ def test_story_reach_counts_copies_under_other_urls_from_0007(database_url: str)
     engine = create_database_engine(database_url)
     upgrade_database(engine, "0006")
     with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "INSERT INTO feeds (id, url, name, enabled, interval_seconds, consecutive_failures,"
-                " created_at) VALUES (1, 'http://x/feed', 'x', true, 60, 0, '2024-01-01 00:00:00+00')"
-            )
-        )
-        connection.execute(
-            sa.text(
-                "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site, content_hash)"
-                " VALUES (1, 'http://x/a', 'A', 'text', '2024-01-01 00:00:00+00', 1, 'x', 'h')"
-            )
-        )
+        insert_feed_and_article(connection, "text")
         for url, site, kind in [
             ("http://x/a", "x", "same_url"),
             ("http://y/a", "y", "near_duplicate"),
