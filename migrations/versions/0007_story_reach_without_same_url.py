@@ -22,20 +22,20 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_COPY = "d.kind <> 'same_url'"
-
-
-def _sites(dialect: str, only: str | None) -> str:
-    site = f"CASE WHEN {only} THEN d.site END" if only else "d.site"
-    if dialect == "postgresql":
-        return f"string_agg(DISTINCT {site}, ', ' ORDER BY {site})"
-    return f"group_concat(DISTINCT {site})"
-
 
 def _story_reach(dialect: str, *, copies_only: bool) -> str:
-    only = _COPY if copies_only else None
-    counted = f"CASE WHEN {only} THEN d.id END" if only else "d.id"
-    counted_site = f"CASE WHEN {only} THEN d.site END" if only else "d.site"
+    """The view as of 0007 (`copies_only`) or as 0005 created it."""
+
+    def counted(column: str) -> str:
+        # NULL for a same_url row: count() and the site lists skip it.
+        return f"CASE WHEN d.kind <> 'same_url' THEN {column} END" if copies_only else column
+
+    site = counted("d.site")
+    sites = (
+        f"string_agg(DISTINCT {site}, ', ' ORDER BY {site})"
+        if dialect == "postgresql"
+        else f"group_concat(DISTINCT {site})"
+    )
     same_url = (
         ",\n               count(CASE WHEN d.kind = 'same_url' THEN d.id END) AS same_url_entries"
         if copies_only
@@ -44,9 +44,9 @@ def _story_reach(dialect: str, *, copies_only: bool) -> str:
     return f"""
         CREATE VIEW story_reach AS
         SELECT a.id AS article_id, a.title, a.url, a.site, a.published_at,
-               count({counted}) AS copies,
-               count(DISTINCT {counted_site}) AS copying_sites,
-               {_sites(dialect, only)} AS copied_by{same_url}
+               count({counted("d.id")}) AS copies,
+               count(DISTINCT {site}) AS copying_sites,
+               {sites} AS copied_by{same_url}
         FROM articles a LEFT JOIN duplicates d ON d.article_id = a.id
         GROUP BY a.id, a.title, a.url, a.site, a.published_at
         """
