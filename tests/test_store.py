@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.dedupcorpus.baselines import cleaned_text
+from bench.dedupcorpus.stories import load_stories
+from bench.dedupcorpus.variants import build_documents
 from monitor.config import FeedSettings
 from monitor.dedup import prepare
 from monitor.records import (
@@ -444,3 +448,41 @@ def test_feed_leases_let_one_replica_poll(store: Store) -> None:
     store.release_feed(feed_id, owner="b")
     assert store.lease_feed(feed_id, owner="d", hold=-1)
     assert store.lease_feed(feed_id, owner="e", hold=60)
+
+
+def test_a_spin_sharing_no_lsh_band_is_found_by_its_numbers(store: Store) -> None:
+    story_id = "a-online-scam-commission-created-2025-01"
+    stories = load_stories(Path(__file__).resolve().parent.parent / "bench" / "corpus" / "stories")
+    documents = {d.variant: d for d in build_documents({story_id: stories[story_id]}, seed=3)}
+    original_text, spun_text = (cleaned_text(documents[v]) for v in ("original", "spun50"))
+    original_url, spun_url = "http://127.0.0.1:1/news/commission", "http://127.0.0.1:1/blog/cons"
+    original = article_at(original_url, original_text, 9)
+    copy = article_at(spun_url, spun_text, 11)
+    # The chance this benchmark's bands leave to a heavy spin (docs/dedup.md): none shared.
+    assert not set(prepare(original, SIGNER).buckets) & set(prepare(copy, SIGNER).buckets)
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    kept = ingest(store, feed_id, claim_for(store, feed_id, original_url), original)
+    found = ingest(store, feed_id, claim_for(store, feed_id, spun_url), copy)
+    assert (found.outcome, found.article_id) == (Outcome.DUPLICATE, kept.article_id)
+    assert found.decision is not None and found.decision.kind is DuplicateKind.SPUN
+
+
+def test_the_feature_cache_finds_texts_by_their_numbers_until_they_leave_it() -> None:
+    from monitor.similarity import text_features
+    from monitor.storage.index import FeatureCache
+
+    cache = FeatureCache(size=2)
+    raid = text_features("Police freed 187 workers and seized 412 phones and 96 computers.")
+    other = text_features("A court jailed 3 men for 15 years over 96 victims.")
+    third = text_features("The committee met 12 partners in 2025.")
+    cache.put("raid", raid)
+    cache.put("other", other)
+    copy = frozenset({"187", "412", "96"})
+    assert cache.citing_numbers(copy, limit=12) == ["raid"]  # "other" shares one number only
+    assert cache.citing_numbers(frozenset({"187", "412"}), limit=12) == ["raid"]
+    cache.put("third", third)  # "raid" leaves, and with it its numbers
+    assert cache.citing_numbers(copy, limit=12) == []
+    cache.put("raid", raid)
+    cache.put("raid", raid)  # a second put of the same text changes nothing
+    assert cache.citing_numbers(copy, limit=12) == ["raid"]
+    assert cache.get("other") is None and cache.get("third") is not None

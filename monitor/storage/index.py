@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from monitor.dedup import Candidate, DedupInput, bucket_keys
+from monitor.dedup import REWRITE_NUMBERS, Candidate, DedupInput, bucket_keys
 from monitor.similarity import (
     FEATURES_VERSION,
     MINHASH_SCHEME,
@@ -41,16 +41,24 @@ _INSERT_BATCH = 5000
 
 # Kept articles whose features the daemon holds: about 6 KB each.
 FEATURE_CACHE_ARTICLES = 1024
+# The second chance by numbers: a text citing fewer says too little to look up by them,
+# and no verification rule accepts a pair sharing less than REWRITE_NUMBERS of them.
+NUMBERS_TO_LOOK_UP = 2
 
 
 class FeatureCache:
     """The features of recently kept articles, by text fingerprint, so that verifying a
     candidate rarely means tokenising its text again (about 6 KB an article; copies
-    mostly arrive within days, so the last thousand kept articles are enough)."""
+    mostly arrive within days, so the last thousand kept articles are enough).
+
+    It also finds the cached texts that cite a new text's numbers: the second chance
+    for a copy that shares no LSH band with its original (`candidates_by_numbers`).
+    """
 
     def __init__(self, size: int = FEATURE_CACHE_ARTICLES) -> None:
         self._size = size
         self._entries: OrderedDict[str, TextFeatures] = OrderedDict()
+        self._citing: dict[str, set[str]] = {}  # number -> fingerprints of texts citing it
         self._lock = threading.Lock()
 
     def get(self, fingerprint: str) -> TextFeatures | None:
@@ -62,10 +70,34 @@ class FeatureCache:
 
     def put(self, fingerprint: str, features: TextFeatures) -> None:
         with self._lock:
+            if fingerprint not in self._entries:
+                for number in features.numbers:
+                    self._citing.setdefault(number, set()).add(fingerprint)
             self._entries[fingerprint] = features
             self._entries.move_to_end(fingerprint)
             while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+                evicted, old = self._entries.popitem(last=False)
+                for number in old.numbers:
+                    citing = self._citing[number]
+                    citing.discard(evicted)
+                    if not citing:
+                        del self._citing[number]
+
+    def citing_numbers(self, numbers: frozenset[str], limit: int) -> list[str]:
+        """Fingerprints of the cached texts that share at least NUMBERS_TO_LOOK_UP of
+        `numbers` and REWRITE_NUMBERS of the smaller set, most shared first."""
+        with self._lock:
+            shared: Counter[str] = Counter()
+            for number in numbers:
+                shared.update(self._citing.get(number, ()))
+            ranked = sorted(
+                (-count, fingerprint)
+                for fingerprint, count in shared.items()
+                if count >= NUMBERS_TO_LOOK_UP
+                and count
+                >= REWRITE_NUMBERS * min(len(numbers), len(self._entries[fingerprint].numbers))
+            )
+        return [fingerprint for _, fingerprint in ranked[:limit]]
 
 
 # Plain SQL on the session's connection: one new article runs these once each, and the
@@ -141,6 +173,36 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
         for i, features in cached.items()
         if features is not None
     ]
+
+
+_ARTICLES_WITH_TEXTS = sa.text(
+    "SELECT id, content_hash FROM articles WHERE content_hash IN :fingerprints ORDER BY id"
+).bindparams(sa.bindparam("fingerprints", expanding=True))
+
+
+def candidates_by_numbers(
+    session: Session, dedup: DedupInput, cache: FeatureCache, tried: Sequence[Candidate]
+) -> list[Candidate]:
+    """The second chance of a new article that no candidate verified as a copy: the
+    recently kept articles (those in `cache`) that cite its numbers.
+
+    LSH finds a candidate by chance: a heavy spin keeping a third of its original's
+    skeleton shares no band with it about one time in ten (docs/dedup.md). Spinners
+    leave numbers alone, and every verification rule asks for them.
+    """
+    if len(dedup.features.numbers) < NUMBERS_TO_LOOK_UP:
+        return []
+    fingerprints = cache.citing_numbers(dedup.features.numbers, MAX_CANDIDATES)
+    if not fingerprints:
+        return []
+    seen = {candidate.article_id for candidate in tried}
+    found: list[Candidate] = []
+    rows = session.connection().execute(_ARTICLES_WITH_TEXTS, {"fingerprints": fingerprints})
+    for article_id, fingerprint in rows:
+        features = cache.get(fingerprint)
+        if article_id not in seen and features is not None:
+            found.append(Candidate(article_id=article_id, features=features))
+    return found
 
 
 _INSERT_SIGNATURE = sa.text(

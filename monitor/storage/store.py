@@ -733,6 +733,11 @@ class Store:
             found = index.candidates(session, dedup, self._features)
             decision = decide(dedup, found)
             if decision.duplicate_of is None:
+                second = index.candidates_by_numbers(session, dedup, self._features, found)
+                if second:
+                    found = [*found, *second]
+                    decision = decide(dedup, second)
+            if decision.duplicate_of is None:
                 article_id = self._insert_article(session, feed_id, article, dedup)
                 self._finish_entry(session, entry_id, Outcome.STORED, article_id)
                 return IngestResult(
