@@ -281,7 +281,7 @@ class Pipeline:
                 report.processed.add(claim.id)
                 if claim.article_with_url is not None:
                     kept = claim.article_with_url
-                    same_url = partial(self._store_same_url, feed_id, claim, entry, kept)
+                    same_url = partial(self._store_same_url, feed, feed_id, claim, entry, kept)
                     self._count(self._settle(feed, claim, entry, same_url), report)
                     continue
                 if fetching is None:  # not for a poll with nothing to fetch (a 304)
@@ -400,14 +400,14 @@ class Pipeline:
         return result.outcome
 
     def _store_same_url(
-        self, feed_id: int, claim: EntryClaim, entry: FeedEntry, kept: int
+        self, feed: FeedSettings, feed_id: int, claim: EntryClaim, entry: FeedEntry, kept: int
     ) -> Outcome:
         decision = Decision(duplicate_of=kept, kind=DuplicateKind.SAME_URL, similarity=1.0)
         self.metrics.duplicates.labels(kind=DuplicateKind.SAME_URL).inc()
         self.store.store_duplicate(
             entry_id=claim.id, feed_id=feed_id, url=entry.url, title=entry.title, decision=decision
         )
-        log.info("duplicate (same_url): %s", entry.url)
+        log.info("duplicate (same_url): %s", entry.url, extra=_event(feed, entry.url, "duplicate"))
         return Outcome.DUPLICATE
 
 

@@ -155,3 +155,17 @@ def test_an_entry_listed_twice_is_processed_once_with_workers(
     summary = run_once(config, store)
     assert summary.total("new_entries") == 1
     assert [row.outcome for row in rows(store, Entry)] == [Outcome.STORED]
+
+
+def test_every_entry_event_logs_its_feed_url_and_outcome(
+    site: LocalSite, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The wire's feed links the Herald's own URL, met first in the national feed.
+    with caplog.at_level("INFO", logger="monitor.pipeline"):
+        run_once(settings(site, "feeds/national.rss", "feeds/wire.atom"), store)
+    events = [r for r in caplog.records if r.getMessage().startswith(("stored", "duplicate"))]
+    assert any("same_url" in record.getMessage() for record in events)
+    for record in events:
+        fields = (record.__dict__.get("feed"), record.__dict__.get("outcome"))
+        assert fields[0] in ("feeds/national.rss", "feeds/wire.atom"), record.getMessage()
+        assert fields[1] in ("stored", "duplicate") and record.__dict__.get("url")
