@@ -90,14 +90,12 @@ class FeatureCache:
             shared: Counter[str] = Counter()
             for number in numbers:
                 shared.update(self._citing.get(number, ()))
-            ranked = sorted(
-                (-count, fingerprint)
-                for fingerprint, count in shared.items()
-                if count >= NUMBERS_TO_LOOK_UP
-                and count
-                >= REWRITE_NUMBERS * min(len(numbers), len(self._entries[fingerprint].numbers))
-            )
-        return [fingerprint for _, fingerprint in ranked[:limit]]
+            ranked = []
+            for fingerprint, count in shared.items():
+                smaller = min(len(numbers), len(self._entries[fingerprint].numbers))
+                if count >= NUMBERS_TO_LOOK_UP and count >= REWRITE_NUMBERS * smaller:
+                    ranked.append((-count, fingerprint))
+        return [fingerprint for _, fingerprint in sorted(ranked)[:limit]]
 
 
 # Plain SQL on the session's connection: one new article runs these once each, and the
@@ -175,7 +173,7 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
     ]
 
 
-_ARTICLES_WITH_TEXTS = sa.text(
+_ARTICLES_WITH_FINGERPRINTS = sa.text(
     "SELECT id, content_hash FROM articles WHERE content_hash IN :fingerprints ORDER BY id"
 ).bindparams(sa.bindparam("fingerprints", expanding=True))
 
@@ -197,7 +195,7 @@ def candidates_by_numbers(
         return []
     seen = {candidate.article_id for candidate in tried}
     found: list[Candidate] = []
-    rows = session.connection().execute(_ARTICLES_WITH_TEXTS, {"fingerprints": fingerprints})
+    rows = session.connection().execute(_ARTICLES_WITH_FINGERPRINTS, {"fingerprints": fingerprints})
     for article_id, fingerprint in rows:
         features = cache.get(fingerprint)
         if article_id not in seen and features is not None:
