@@ -278,8 +278,12 @@ TextField = Literal["title", "text", "both"]
 
 
 def _phrases_have_words(phrases: tuple[str, ...]) -> tuple[str, ...]:
-    if any(not phrase.strip() for phrase in phrases):
-        raise ValueError("a phrase must not be empty")
+    for phrase in phrases:
+        if not phrase.strip():
+            raise ValueError("a phrase must not be empty")
+        # Rules match whole words; a phrase of punctuation alone would never match anything.
+        if not any(character.isalnum() for character in phrase):
+            raise ValueError(f"phrase {phrase!r} has no letter or digit: it can never match")
     return phrases
 
 
@@ -318,6 +322,12 @@ class TagRule(_Section):
     all: tuple[str, ...] = ()
     none: tuple[str, ...] = ()
     field: TextField = "both"
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_collapsed(cls, name: str) -> str:
+        # Stored as feed tags are: "theme:forced  labour" and "theme:forced labour" are one tag.
+        return " ".join(name.split())
 
     @field_validator("any", "all", "none")
     @classmethod

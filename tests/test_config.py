@@ -187,10 +187,21 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
             "feeds[0].enabled",
         ),
         ("database = 5\n", "database"),
+        (
+            '[[tags]]\nname = "x"\nany = ["..."]\n',
+            "tags[0].any: phrase '...' has no letter or digit: it can never match",
+        ),
+        ('[topic]\nall = [["cambodia", "--"]]\n', "phrase '--' has no letter or digit"),
     ],
 )
 def test_bad_values(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in error_for(tmp_path, text)
+
+
+def test_a_tag_rule_name_is_collapsed_like_a_feed_tag(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[[tags]]\nname = " theme:labour   migration "\nany = ["migrant"]\n')
+    assert load_settings(path, environ={}).tags[0].name == "theme:labour migration"
 
 
 def test_missing_file(tmp_path: Path) -> None:
