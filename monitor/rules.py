@@ -1,8 +1,10 @@
 """Relevance and tag rules: every phrase of every rule found in one pass, then boolean
 rules over the phrases found.
 
-Phrases and texts are normalised alike (NFKC, case-folded, Latin accents removed,
-curly apostrophes straightened, white space collapsed). A phrase that starts or
+Phrases and texts are normalised alike (NFKC, case-folded, Latin accents removed and
+letters like "đ" folded to their base letter, curly apostrophes straightened, hyphens
+and dashes read as spaces so that "scam-compound" is "scam compound", Khmer's two
+spellings of the subscript "t" made one, white space collapsed). A phrase that starts or
 ends with a letter or digit of a spaced script matches whole words only; Khmer,
 Chinese and other scripts written without spaces match inside running text. An
 Aho-Corasick automaton (pyahocorasick) holds all phrases, so matching costs one
@@ -23,6 +25,24 @@ from monitor.config import Settings, TagRule, TextField, TopicSettings
 from monitor.records import Tag, TagSource
 
 _ACCENTS = re.compile("[\u0300-\u036f]")
+# What NFKD leaves whole: letters with a stroke, curly apostrophes, hyphens and dashes (a
+# hyphen joins words writers also write apart: "14-year-old", "forced-labour"), and the
+# soft hyphen, which only marks where a word may break.
+_FOLDS = str.maketrans(
+    {
+        "đ": "d",
+        "ł": "l",
+        "ø": "o",
+        "ħ": "h",
+        "’": "'",
+        "‘": "'",
+        "\u00ad": None,
+        **dict.fromkeys("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", " "),
+    }
+)
+# Khmer writes the subscript "t" with COENG DA or COENG TA, and both look alike.
+_KHMER_COENG_DA = "\u17d2\u178a"
+_KHMER_COENG_TA = "\u17d2\u178f"
 _SPACES = re.compile(r"\s+")
 _UNSPACED = re.compile(
     "[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff"
@@ -33,8 +53,17 @@ _UNSPACED = re.compile(
 def normalize(text: str) -> str:
     """The form phrases and texts are compared in."""
     text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    text = unicodedata.normalize("NFC", _ACCENTS.sub("", text))
-    return _SPACES.sub(" ", text.replace("’", "'").replace("‘", "'")).strip()
+    text = unicodedata.normalize("NFC", _ACCENTS.sub("", text)).translate(_FOLDS)
+    return _SPACES.sub(" ", text.replace(_KHMER_COENG_DA, _KHMER_COENG_TA)).strip()
+
+
+def _without_headline(title: str, text: str) -> str:
+    """The text without its first line when that line is the title: extraction keeps a
+    headline written inside the article body, and a rule on `field = "text"` means the body."""
+    first_line, _, rest = text.partition("\n")
+    if title and len(first_line) <= 2 * len(title) and normalize(first_line) == normalize(title):
+        return rest
+    return text
 
 
 def _is_word_character(character: str) -> bool:
@@ -122,7 +151,7 @@ class RuleSet:
         return frozenset(ids)
 
     def match(self, title: str, text: str) -> Matches:
-        return Matches(title=self._find(title), text=self._find(text))
+        return Matches(title=self._find(title), text=self._find(_without_headline(title, text)))
 
     def _find(self, text: str) -> frozenset[int]:
         if self._automaton is None or not text:

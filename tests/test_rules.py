@@ -39,6 +39,24 @@ def test_normalise_case_accents_apostrophes_and_spaces() -> None:
     assert normalize("ព្រះសីហនុ") == "ព្រះសីហនុ"
 
 
+def test_normalise_folds_what_writers_spell_either_way() -> None:
+    # Hyphens, dashes and the non-breaking hyphen are spaces; a soft hyphen is nothing.
+    assert normalize("Scam-compound bosses") == normalize("scam compound bosses")
+    assert normalize("a 14\u2011year\u2011old girl") == "a 14 year old girl"
+    assert normalize("forced\u2014labour") == "forced labour"
+    assert normalize("traf\u00adficking") == "trafficking"
+    # Letters with a stroke, which NFKD leaves whole, fold like accented ones.
+    assert normalize("Đồng Tháp") == normalize("Dong Thap") == "dong thap"
+    # Khmer's subscript "t" written with COENG DA or COENG TA.
+    assert normalize("ផ្ដន្ទាទោស") == normalize("ផ្តន្ទាទោស")
+
+
+def test_hyphenated_text_matches_spaced_phrases() -> None:
+    verdict = RULES.topic(RULES.match("", "Cambodia: the scam-compound bosses fled."))
+    assert verdict.on_topic, verdict.reason
+    assert not RULES.topic(RULES.match("", "Cambodia: scamcompound is one word.")).on_topic
+
+
 def test_whole_words_only_for_spaced_scripts() -> None:
     assert "org:ncct" in tags("", "The NCCT met on Tuesday.")
     assert "org:ncct" not in tags("", "The NCCTS acronym is not it.")
@@ -57,6 +75,14 @@ def test_field_and_none() -> None:
     assert "in-title" not in tags("Bosses jailed", "A scam.")
     assert "org:un" in tags("", "The United Nations said so.")
     assert "org:un" not in tags("", "The United Nations football team lost.")
+
+
+def test_text_field_leaves_out_a_headline_the_extraction_kept() -> None:
+    # trafilatura keeps an <h1> written inside <article> as the text's first line.
+    rules = RuleSet.compile(TopicSettings(), (TagRule(name="body", any=("jailed",), field="text"),))
+    assert not rules.tags(rules.match("Bosses jailed", "Bosses  JAILED\nThe court ruled."))
+    assert rules.tags(rules.match("Bosses jailed", "Bosses jailed\nThey were jailed."))
+    assert rules.tags(rules.match("Other title", "Bosses jailed\nThe court ruled."))
 
 
 def test_tag_detail_lists_the_matched_phrases() -> None:
