@@ -35,6 +35,7 @@ def test_written_articles(path: Path) -> None:
     on_topic, tags = judge(article["title"], article["text"])
     assert on_topic is article["expect_on_topic"]
     assert set(article["expect_tags"]) <= tags
+    assert not set(article.get("unexpected_tags", ())) & tags
 
 
 def test_every_corpus_story_is_on_topic() -> None:
