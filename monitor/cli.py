@@ -51,11 +51,12 @@ from monitor.storage.database import (
     create_database_engine,
     downgrade_database,
     mask_url,
+    missing_sqlite_file,
     schema_revisions,
     upgrade_database,
 )
 from monitor.storage.schema import Feed
-from monitor.storage.store import Store
+from monitor.storage.store import Store, UrlRecord
 from monitor.urls import canonical_url
 
 log = logging.getLogger("monitor")
@@ -206,7 +207,7 @@ def healthcheck(context: _Context) -> None:
 def status(context: _Context) -> None:
     """Print the feeds with their health: ok, failing, backing off, stale, never polled."""
     settings = context.settings()
-    store = open_store(settings, sync_feeds=False)
+    store = open_store(settings, sync_feeds=False, create=False)
     rows = store.feed_health_report()
     known = {feed.url for feed, _ in rows}
     # Feeds added to the file since the daemon last started (or before it ever ran).
@@ -354,6 +355,9 @@ def _migrate(context: _Context, migrate: Callable[[Engine, str], None], revision
 def db_current(context: _Context) -> None:
     """Print the schema revision of the database and whether it is the newest."""
     settings = context.settings()
+    missing = missing_sqlite_file(settings.database.url)
+    if missing is not None:
+        raise DatabaseError(f"no database at {missing} (`monitor db upgrade` creates it)")
     engine = create_database_engine(settings.database.url)
     check_reachable(engine)
     current, head = schema_revisions(engine)
@@ -374,7 +378,7 @@ def retag(context: _Context, batch_size: int) -> None:
     changes nothing. Each batch of articles is one transaction.
     """
     settings = context.settings()
-    store = open_store(settings, sync_feeds=False)
+    store = open_store(settings, sync_feeds=False, create=False)
     rules = RuleSet.from_settings(settings)
     total = store.article_count()
     started = time.monotonic()
@@ -411,10 +415,15 @@ def explain(context: _Context, url: str) -> None:
     extracted now, without being stored).
     """
     settings = context.settings()
-    store = open_store(settings, sync_feeds=False)
     rules = RuleSet.from_settings(settings)
     canonical = canonical_url(url)
-    record = store.find_by_url(canonical)
+    # Before any run there is no database, and a page is still worth judging by the rules.
+    missing = missing_sqlite_file(settings.database.url)
+    if missing is None:
+        record = open_store(settings, sync_feeds=False).find_by_url(canonical)
+    else:
+        record = UrlRecord(article=None, copy=None, entry=None, tags=[])
+        click.echo(f"(no database at {missing} yet: judging the page by the rules alone)")
     if record.article is not None:
         article = record.article
         if record.copy is not None:
@@ -470,7 +479,7 @@ def search(context: _Context, query: str, limit: int) -> None:
     """
     if not query.strip():
         raise click.BadParameter("give the words to search for", param_hint="'QUERY'")
-    store = open_store(context.settings(), sync_feeds=False)
+    store = open_store(context.settings(), sync_feeds=False, create=False)
     hits = store.search(query, limit=limit)
     for hit in hits:
         published = str(hit.published_at)[:10] if hit.published_at else "----------"
@@ -507,7 +516,7 @@ def export_command(
             f"{since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
             param_hint="'--since'",
         )
-    store = open_store(context.settings(), sync_feeds=False)
+    store = open_store(context.settings(), sync_feeds=False, create=False)
     if feed is not None and feed not in (names := store.feed_names()):
         # A misspelt name would otherwise export nothing, and look like no coverage.
         known = ", ".join(repr(name) for name in names) or "none yet"
@@ -564,10 +573,7 @@ def index_group() -> None:
 @pass_context
 def index_rebuild(context: _Context, from_text: bool) -> None:
     """Rebuild the index from the stored signatures, in one transaction."""
-    settings = context.settings()
-    engine = create_database_engine(settings.database.url)
-    check_reachable(engine)
-    upgrade_database(engine)
+    engine = open_store(context.settings(), sync_feeds=False, create=False).engine
     show = sys.stderr.isatty()
 
     def progress(done: int) -> None:

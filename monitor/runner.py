@@ -13,20 +13,43 @@ from dataclasses import dataclass, field
 
 from monitor.analysis import Analyser
 from monitor.config import Settings
+from monitor.errors import DatabaseError
 from monitor.http import Fetcher
 from monitor.pipeline import Pipeline, PollReport
 from monitor.rules import RuleSet
-from monitor.storage.database import check_reachable, create_database_engine, upgrade_database
+from monitor.storage.database import (
+    check_reachable,
+    create_database_engine,
+    mask_url,
+    missing_sqlite_file,
+    stored_revision,
+    upgrade_database,
+)
 from monitor.storage.store import Store
 
 log = logging.getLogger(__name__)
 
 
-def open_store(settings: Settings, *, sync_feeds: bool = True) -> Store:
+def open_store(settings: Settings, *, sync_feeds: bool = True, create: bool = True) -> Store:
     """Open the configured database, migrate it to head, and (for the commands that poll)
-    record the configured feeds."""
+    record the configured feeds. With `create` false (the commands that read), a database
+    that does not exist yet is an error, not a new empty one: a wrong path or working
+    directory would otherwise show an empty database as if nothing had been polled."""
+    if not create:
+        missing = missing_sqlite_file(settings.database.url)
+        if missing is not None:
+            raise DatabaseError(
+                f"no database at {missing}: `monitor run`, `monitor run-once` or"
+                " `monitor db upgrade` creates it (check [database] url and the working"
+                " directory)"
+            )
     engine = create_database_engine(settings.database.url)
     check_reachable(engine)
+    if not create and stored_revision(engine) is None:
+        raise DatabaseError(
+            f"database {mask_url(engine.url)} has no monitor schema yet: `monitor run`,"
+            " `monitor run-once` or `monitor db upgrade` creates it"
+        )
     upgrade_database(engine)
     store = Store(engine, health=settings.health)
     if sync_feeds:

@@ -85,8 +85,6 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         '[database]\nurl = "sqlite:///var/m.db"\n', encoding="utf-8"
     )
-    empty = monitor("db", "current", cwd=tmp_path)
-    assert empty.returncode == 0 and "no schema yet" in empty.stdout
     result = monitor("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "var" / "m.db") as connection:
@@ -119,11 +117,41 @@ def test_a_sqlite_file_that_cannot_be_created_exits_1_without_traceback(tmp_path
     (tmp_path / "config.toml").write_text(
         '[database]\nurl = "sqlite:///volume/data/m.db"\n', encoding="utf-8"
     )
-    for command in ("run-once", "status"):
-        result = monitor(command, cwd=tmp_path)
+    result = monitor("run-once", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "database error: cannot create volume/data for the SQLite database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_that_read_never_create_a_database(tmp_path: Path) -> None:
+    # An operator in the wrong directory must not be shown a new empty database.
+    (tmp_path / "config.toml").write_text(
+        '[database]\nurl = "sqlite:///data/m.db"\n', encoding="utf-8"
+    )
+    for command in (
+        ("status",),
+        ("search", "scam"),
+        ("export",),
+        ("retag",),
+        ("index", "rebuild"),
+        ("db", "current"),
+    ):
+        result = monitor(*command, cwd=tmp_path)
         assert result.returncode == 1, command
-        assert "database error: cannot create volume/data for the SQLite database" in result.stderr
-        assert "Traceback" not in result.stderr
+        assert "database error: no database at data/m.db" in result.stderr, command
+        assert "creates it" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "m.db").exists()
+    # A page can still be judged by the rules before any run (it fails to fetch here).
+    judged = monitor("explain", "http://127.0.0.1:9/a.html", cwd=tmp_path)
+    assert "no database at data/m.db yet: judging the page by the rules alone" in judged.stdout
+    assert not (tmp_path / "data" / "m.db").exists()
+    # A database file without monitor's schema is refused too, and left as it is.
+    (tmp_path / "data").mkdir()
+    sqlite3.connect(tmp_path / "data" / "m.db").close()
+    empty = monitor("status", cwd=tmp_path)
+    assert empty.returncode == 1 and "has no monitor schema yet" in empty.stderr
+    with sqlite3.connect(tmp_path / "data" / "m.db") as connection:
+        assert connection.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
 
 def test_export_of_an_unknown_feed_names_the_known_ones(tmp_path: Path) -> None:
@@ -146,6 +174,7 @@ def test_status_lists_configured_feeds_never_polled(tmp_path: Path) -> None:
         '[[feeds]]\nname = "Polled"\nurl = "http://127.0.0.1:9/a.rss"\n',
         encoding="utf-8",
     )
+    assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0
     fresh = monitor("status", cwd=tmp_path)
     assert fresh.returncode == 0, fresh.stderr
     assert [line.split()[:2] for line in fresh.stdout.splitlines()[1:]] == [
@@ -185,6 +214,7 @@ def test_bad_command_line_values_are_refused_before_any_work(tmp_path: Path) -> 
 
 def test_export_to_a_file_is_whole_or_absent(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
+    assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0
     nowhere = monitor("export", "--output", str(tmp_path / "missing" / "a.jsonl"), cwd=tmp_path)
     assert nowhere.returncode == 1 and "Traceback" not in nowhere.stderr
     assert f"cannot write {tmp_path / 'missing' / 'a.jsonl'}: No such file" in nowhere.stderr

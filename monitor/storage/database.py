@@ -50,6 +50,21 @@ def mask_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file `url` names when it does not exist (None for other databases)."""
+    try:
+        parsed = normalize_database_url(url)
+    except DatabaseError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    path = Path(database).expanduser()
+    return None if path.exists() else path
+
+
 def create_database_engine(url: str) -> Engine:
     """An engine for `url`, configured for its backend; creates a SQLite file's folder."""
     parsed = normalize_database_url(url)
