@@ -173,6 +173,7 @@ def classify(comparison: Comparison) -> tuple[DuplicateKind, float] | None:
         numbers >= REWRITE_NUMBERS
         and comparison.entities >= REWRITE_ENTITIES
         and words.of_smaller >= REWRITE_WORDS
+        and not comparison.lead_brings_new_numbers
     ):
         return DuplicateKind.REWRITE, round(comparison.entities, 4)
     return None

@@ -19,6 +19,7 @@ candidates; `compare` then measures the exact overlaps.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import zlib
 from collections.abc import Iterable, Sequence
@@ -45,6 +46,7 @@ _PLACEHOLDER = "\x00"
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = np.empty(0, dtype=np.uint32)
 PARAGRAPH_MATCH = 0.25
+LEAD_MIN_TOKENS = 12
 
 
 Shingles = np.ndarray  # sorted, unique uint32 hashes
@@ -58,6 +60,12 @@ class TextFeatures:
     skeleton: Shingles
     entities: Shingles
     numbers: frozenset[str]
+    # The numbers of the lead, the first paragraph of LEAD_MIN_TOKENS or more (a headline
+    # or a dateline is shorter): what the story is about ("29 more Thais handed over").
+    lead_numbers: frozenset[str]
+    # Numbers written in English words ("Twenty-one fishermen": style guides spell out a
+    # number that opens a sentence), as digits: what a rewrite's "21" is checked against.
+    spelled_numbers: frozenset[str]
     token_count: int
     # The skeleton shingles of each paragraph, one after the other, and where each
     # paragraph's run ends: to see how much of a text another one covers.
@@ -69,6 +77,7 @@ def text_features(text: str) -> TextFeatures:
     paragraph_tokens = [tokenize(paragraph) for paragraph in text.split("\n") if paragraph]
     tokens = [token for paragraph in paragraph_tokens for token in paragraph]
     numbers = frozenset(token.text for token in tokens if token.role is Role.NUMBER)
+    lead = next((p for p in paragraph_tokens if len(p) >= LEAD_MIN_TOKENS), ())
     names = {token.text for token in tokens if token.role is Role.NAME}
     paragraph_shingles, paragraph_ends = _paragraph_skeletons(paragraph_tokens)
     return TextFeatures(
@@ -76,10 +85,94 @@ def text_features(text: str) -> TextFeatures:
         skeleton=np.unique(paragraph_shingles),
         entities=np.unique(np.fromiter(map(_token_hash, names | numbers), dtype=np.uint32)),
         numbers=numbers,
+        lead_numbers=_lead_numbers(lead),
+        spelled_numbers=spelled_numbers(text),
         token_count=len(tokens),
         paragraph_shingles=paragraph_shingles,
         paragraph_ends=paragraph_ends,
     )
+
+
+_UNITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_TEENS = [
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_NUMBER_WORDS = {
+    **{word: value for value, word in enumerate(_UNITS, start=1)},
+    **{word: value for value, word in enumerate(_TEENS, start=10)},
+    **{word: value * 10 for value, word in enumerate(_TENS, start=2)},
+}
+_SPELLED_NUMBER = re.compile(
+    rf"\b({'|'.join(_TENS)})(?:[-\s]({'|'.join(_UNITS)}))?\b|\b({'|'.join(_UNITS + _TEENS)})\b",
+    re.IGNORECASE,
+)
+
+
+_MONTHS = frozenset(
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    ]
+)
+
+
+def _lead_numbers(lead: Sequence[Token]) -> frozenset[str]:
+    """The lead's numbers, less a day of the month ("on August 20"): a rewriter turns the
+    story's "on Saturday" into a date, a follow-up leads with a count of its own."""
+    numbers = set()
+    for index, token in enumerate(lead):
+        if token.role is not Role.NUMBER:
+            continue
+        neighbours = lead[max(index - 1, 0) : index + 2]
+        if any(other.text.casefold() in _MONTHS for other in neighbours if other is not token):
+            continue
+        numbers.add(token.text)
+    return frozenset(numbers)
+
+
+def spelled_numbers(text: str) -> frozenset[str]:
+    """The numbers from one to ninety-nine written in English words, as digits."""
+    found = set()
+    for tens, unit, alone in _SPELLED_NUMBER.findall(text):
+        if alone:
+            found.add(str(_NUMBER_WORDS[alone.lower()]))
+        else:
+            found.add(
+                str(_NUMBER_WORDS[tens.lower()] + (_NUMBER_WORDS[unit.lower()] if unit else 0))
+            )
+    return frozenset(found)
 
 
 def _paragraph_skeletons(paragraphs: Sequence[Sequence[Token]]) -> tuple[np.ndarray, np.ndarray]:
@@ -207,6 +300,17 @@ class Comparison:
         """Share of the numbers cited by the shorter text that the other cites too."""
         numbers = self._shorter.numbers
         return len(numbers & self._longer.numbers) / len(numbers) if numbers else 1.0
+
+    @cached_property
+    def lead_brings_new_numbers(self) -> bool:
+        """Whether either text's lead cites a number the other text never does: a
+        follow-up leads with its own event ("29 more"), even when it recaps the story's
+        numbers and reuses its background paragraphs word for word."""
+        first, second = self._first, self._second
+        return bool(
+            first.lead_numbers - second.numbers - second.spelled_numbers
+            or second.lead_numbers - first.numbers - first.spelled_numbers
+        )
 
     @cached_property
     def paragraphs_covered(self) -> float:

@@ -130,6 +130,35 @@ def test_a_human_rewrite_is_recognised_by_its_names_and_numbers() -> None:
     assert verdict is not None and verdict[0] is DuplicateKind.REWRITE
 
 
+def test_a_rewrite_citing_in_digits_what_its_story_spelled_out_is_recognised() -> None:
+    # The story opens "Twenty-one Cambodian fishermen", the rewrite "after 21 Cambodian".
+    comparison = compare(
+        text_features(story_text("a-fishing-forced-labour-mauritius-2023")),
+        text_features(story_text("a-rewrite-fishing-mauritius-khmer-times")),
+    )
+    assert not comparison.lead_brings_new_numbers
+    assert classify(comparison) is not None
+
+
+@pytest.mark.parametrize(
+    "follow_up", ["thais-poipet-29-more", "thais-poipet-29-more-one-paragraph-reused"]
+)
+def test_a_follow_up_reusing_background_and_recapping_numbers_is_another_story(
+    follow_up: str,
+) -> None:
+    # Written for an audit: "Another 29 Thai scam workers handed over at Poipet" three weeks
+    # after "54 Thais…", with one or two of its background paragraphs word for word and its
+    # 54, 71 and March 17 recapped: five of its six numbers are the story's.
+    folder = Path(__file__).parent / "fixtures" / "follow_ups"
+    comparison = compare(
+        text_features((folder / "thais-poipet-54.txt").read_text(encoding="utf-8")),
+        text_features((folder / f"{follow_up}.txt").read_text(encoding="utf-8")),
+    )
+    assert comparison.numbers_shared >= 0.8 and comparison.entities >= 0.55
+    assert comparison.lead_brings_new_numbers
+    assert classify(comparison) is None
+
+
 def test_paragraph_coverage_separates_copies_from_follow_ups() -> None:
     original = text_features(story_text("a-raid-prey-nob-golden-lotus-2024-05"))
     follow_up = text_features(story_text("a-followup-golden-lotus-charges-2024-06"))
