@@ -16,6 +16,16 @@ from monitor.urls import canonical_url, site_of
         ("https://example.com/story?fbclid=abc&gclid=def", "https://example.com/story"),
         ("https://example.com/story#comments", "https://example.com/story"),
         ("https://example.com/s?b=2&a=1", "https://example.com/s?a=1&b=2"),
+        # Content ids that courlan's tracker list would drop: two articles, two URLs.
+        ("http://news.example/news.php?cid=3031&ref=rss", "http://news.example/news.php?cid=3031"),
+        (
+            "https://example.com/a?uid=7&gallery=2&source=rss",
+            "https://example.com/a?gallery=2&uid=7",
+        ),
+        (
+            "https://example.com/a?mc_cid=1&mc_eid=2&_hsenc=3&msclkid=4&p=9",
+            "https://example.com/a?p=9",
+        ),
         ("http://127.0.0.1:8080/a.html?utm_source=x", "http://127.0.0.1:8080/a.html"),
     ],
 )
