@@ -39,6 +39,13 @@ _BREAKS = frozenset(".!?:\n")
 _DIGIT = re.compile(r"\d")
 _GRAPHEME = regex.compile(r"\X")
 _NUMBER = regex.compile(r"\p{Nd}+")
+# A Khmer wire copy may cite ៦៤ as 64: numbers are compared in ASCII digits. (NFKC
+# already turns full-width digits into ASCII ones, but leaves a script's own digits.)
+_ASCII_DIGITS = {
+    code: str(unicodedata.digit(chr(code)))
+    for start in (0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50, 0x0ED0, 0x1040, 0x17E0)
+    for code in range(start, start + 10)
+}
 
 # English function words: the part of a sentence a spinner has no synonyms for.
 FUNCTION_WORDS = frozenset(
@@ -87,7 +94,10 @@ def tokenize(text: str) -> list[Token]:
                 Token(grapheme.casefold(), Role.UNSPACED) for grapheme in _GRAPHEME.findall(piece)
             )
             # Numbers inside unspaced text are facts too (Khmer and Chinese cite them).
-            tokens.extend(Token(number, Role.NUMBER) for number in _NUMBER.findall(piece))
+            tokens.extend(
+                Token(number.translate(_ASCII_DIGITS), Role.NUMBER)
+                for number in _NUMBER.findall(piece)
+            )
         else:
             at_start, inside = _word_tokens(piece)
             append(at_start if sentence_start else inside)
@@ -108,7 +118,7 @@ def _word_tokens(piece: str) -> tuple[Token, Token]:
         function = Token(folded, Role.FUNCTION)
         return function, function
     if not piece.isalpha() and _DIGIT.search(piece):
-        number = Token(folded.replace(",", ""), Role.NUMBER)
+        number = Token(folded.replace(",", "").translate(_ASCII_DIGITS), Role.NUMBER)
         return number, number
     content = Token(folded, Role.CONTENT)
     # Capitalised inside a sentence: a name; at its start, any word is capitalised.
