@@ -14,6 +14,7 @@ docs/dedup.md explains the thresholds and what they were measured on.
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from monitor.records import CleanedArticle, Decision, DuplicateKind, TaggedArticle
+from monitor.records import CleanedArticle, Decision, DuplicateKind, TaggedArticle, TagSource
 from monitor.repost import repost_signals
 from monitor.similarity import Comparison, Signer, TextFeatures, compare, text_features
 
@@ -45,6 +46,11 @@ REWRITE_NUMBERS = 0.7
 NUMBERS_SHARED = 0.8
 # Publication times closer than this do not say which copy came first.
 SAME_TIME = timedelta(minutes=10)
+# Of a spun pair, the text that keeps clearly more of the taxonomy's phrases is the
+# original: a spinner replaces words, so it loses "scam compound" or "National
+# Committee for Counter Trafficking" and never gains them (docs/dedup.md).
+KNOWN_PHRASES_RATIO = 1.5
+KNOWN_PHRASES_MARGIN = 3
 
 
 def text_fingerprint(text: str) -> str:
@@ -185,13 +191,36 @@ class Provenance:
 
     published_at: datetime | None
     repost_signals: Sequence[str]
+    # The distinct phrases of the tag rules its title and text hold.
+    known_phrases: int = 0
 
 
-def newcomer_is_original(newcomer: Provenance, kept: Provenance) -> bool:
-    """The original wins: a copy without repost signals beats one with them; else the
-    earlier publication time wins; a tie keeps the article already kept."""
+def newcomer_is_original(
+    newcomer: Provenance, kept: Provenance, kind: DuplicateKind | None = None
+) -> bool:
+    """The original wins: a copy without repost signals beats one with them; of a spun
+    pair, the text that keeps clearly more of the taxonomy's phrases; else the earlier
+    publication time wins; a tie keeps the article already kept."""
     if bool(newcomer.repost_signals) != bool(kept.repost_signals):
         return not newcomer.repost_signals
+    if kind is DuplicateKind.SPUN:
+        if _clearly_more(newcomer.known_phrases, kept.known_phrases):
+            return True
+        if _clearly_more(kept.known_phrases, newcomer.known_phrases):
+            return False
     if newcomer.published_at is None or kept.published_at is None:
         return False
     return newcomer.published_at < kept.published_at - SAME_TIME
+
+
+def _clearly_more(more: int, fewer: int) -> bool:
+    return more >= KNOWN_PHRASES_RATIO * fewer and more - fewer >= KNOWN_PHRASES_MARGIN
+
+
+def known_phrases(tags: Iterable[tuple[TagSource | str, str | None]]) -> int:
+    """The distinct phrases the rule tags (source, detail) of one article matched."""
+    phrases: set[str] = set()
+    for source, detail in tags:
+        if source == TagSource.RULE and detail:
+            phrases.update(json.loads(detail))
+    return len(phrases)

@@ -25,6 +25,7 @@ from monitor.dedup import (
     Provenance,
     classify,
     decide,
+    known_phrases,
     newcomer_is_original,
 )
 from monitor.health import FeedHistory, Health, backoff_delay, feed_health
@@ -55,6 +56,9 @@ _DUPLICATES = cast(sa.Table, Duplicate.__table__)
 _ARTICLE_WITH_URL = sa.select(_ARTICLES.c.id).where(_ARTICLES.c.url == sa.bindparam("url")).limit(1)
 _PROVENANCE_OF = sa.select(_ARTICLES.c.published_at, _ARTICLES.c.repost_signals).where(
     _ARTICLES.c.id == sa.bindparam("article")
+)
+_RULE_TAG_DETAILS = sa.select(_TAGS.c.source, _TAGS.c.detail).where(
+    _TAGS.c.article_id == sa.bindparam("article"), _TAGS.c.source == TagSource.RULE
 )
 _INSERT_ARTICLE = sa.insert(_ARTICLES).returning(_ARTICLES.c.id)
 _INSERT_TAGS = sa.insert(_TAGS)
@@ -744,9 +748,15 @@ class Store:
                     outcome=Outcome.STORED, article_id=article_id, decision=decision
                 )
             kept_id = decision.duplicate_of
-            kept_provenance = connection.execute(_PROVENANCE_OF, {"article": kept_id}).one()
-            newcomer = Provenance(extracted.published_at, dedup.repost_signals)
-            if newcomer_is_original(newcomer, _provenance(kept_provenance)):
+            kept_row = connection.execute(_PROVENANCE_OF, {"article": kept_id}).one()
+            kept_tags = connection.execute(_RULE_TAG_DETAILS, {"article": kept_id}).all()
+            kept_provenance = _provenance(kept_row, known_phrases(kept_tags))
+            newcomer = Provenance(
+                extracted.published_at,
+                dedup.repost_signals,
+                known_phrases((tag.source, tag.detail) for tag in article.tags),
+            )
+            if newcomer_is_original(newcomer, kept_provenance, decision.kind):
                 kept = session.get_one(Article, kept_id)
                 self._replace_with_original(session, kept, feed_id, article, dedup, decision)
                 self._finish_entry(session, entry_id, Outcome.STORED, kept_id)
@@ -1087,10 +1097,10 @@ def _stored_entry(session: Session, article_id: int) -> Entry | None:
     ).first()
 
 
-def _provenance(row: Any) -> Provenance:
+def _provenance(row: Any, known: int = 0) -> Provenance:
     """The provenance of an `articles` row (an ORM object or a Core row of its columns)."""
     signals = tuple(row.repost_signals.split(",")) if row.repost_signals else ()
-    return Provenance(row.published_at, signals)
+    return Provenance(row.published_at, signals, known)
 
 
 def _history(row: Any) -> FeedHistory:
