@@ -305,11 +305,25 @@ def check_config(context: _Context) -> None:
     click.echo(render_settings(settings))
 
 
+_DURATIONS = (
+    ("fetch", "timeout"),
+    ("fetch", "total_timeout"),
+    ("fetch", "per_host_delay"),
+    ("fetch", "max_backoff"),
+    ("fetch", "revalidate_after"),
+    ("health", "stale_minimum"),
+)
+
+
 def render_settings(settings: Settings) -> str:
     """The effective settings as TOML, durations spelled as in the file, passwords masked."""
     data: dict[str, Any] = settings.model_dump(mode="python")
     data["database"]["url"] = mask_url(settings.database.url)
-    data["fetch"]["timeout"] = format_duration(settings.fetch.timeout)
+    for section, key in _DURATIONS:
+        seconds = data[section][key]
+        data[section][key] = format_duration(seconds) if seconds else "0s"
+    if float(data["health"]["stale_after_gaps"]).is_integer():
+        data["health"]["stale_after_gaps"] = int(data["health"]["stale_after_gaps"])
     data["feeds"] = [
         {**feed, "interval": format_duration(feed["interval"]), "tags": list(feed["tags"])}
         for feed in data["feeds"]

@@ -45,6 +45,7 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # The longest duration accepted: every interval and deadline stays far inside the range of
 # a datetime, and no sensible setting comes near it.
 MAX_DURATION = 365 * 86400.0
+MIN_INTERVAL = 1.0
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _SIZE_UNITS = {
     "": 1,
@@ -62,6 +63,8 @@ _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
 def parse_delay(value: object) -> float:
     """Like `parse_duration`, but zero (no delay), in any unit, is allowed."""
     seconds = _duration_seconds(value)
+    if seconds < 0:
+        raise ValueError(f"delay {value!r} must not be negative (0 for none)")
     return 0.0 if seconds == 0 else _checked_duration(value, seconds)
 
 
@@ -153,6 +156,12 @@ def _check_http_url(value: str) -> str:
         raise ValueError(f"invalid URL {value!r}: {exc}") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"invalid URL {value!r}: expected an absolute http:// or https:// URL")
+    if url.userinfo:
+        # Never quoted back: it holds a password.
+        raise ValueError(
+            "a feed URL must not hold a user name or password: it would be stored in the"
+            " database and written to the logs"
+        )
     return str(url)
 
 
@@ -180,6 +189,12 @@ class DatabaseSettings(_Section):
                 f"{problem}: expected e.g. sqlite:///data/monitor.db or"
                 " postgresql://user:password@host:5432/database"
             ) from None
+        authority = value.partition("://")[2].partition("/")[0]
+        if authority.count("@") > 1:
+            raise ValueError(
+                "the user name or password holds an '@': write it as %40 (a URL ends its"
+                " password at the first '@')"
+            )
         if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
             raise ValueError(
                 f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql"
@@ -199,7 +214,7 @@ class FetchSettings(_Section):
     allow_private_addresses: StrictBool = False
     private_allowlist: tuple[str, ...] = ()
     max_redirects: StrictInt = Field(default=5, ge=0, le=30)
-    max_response_size: Size = 10 * 1024 * 1024
+    max_response_size: Size = 10_000_000  # "10MB", as documented
     max_attempts: StrictInt = Field(default=3, ge=1, le=100)
     # Politeness.
     max_concurrent_polls: StrictInt = Field(default=4, ge=1, le=64)
@@ -224,12 +239,15 @@ class ProcessingSettings(_Section):
     # else none; 0 does the work in the polling threads.
     workers: StrictInt | Literal["auto"] = "auto"
 
-    @field_validator("workers")
+    @field_validator("workers", mode="before")
     @classmethod
-    def _workers_in_range(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and not 0 <= value <= 64:
-            raise ValueError('expected a number of worker processes from 0 to 64, or "auto"')
-        return value
+    def _workers_in_range(cls, value: object) -> object:
+        # Checked before the union's two branches each report their own error.
+        if value == "auto" or (type(value) is int and 0 <= value <= 64):
+            return value
+        raise ValueError(
+            f'expected a number of worker processes from 0 to 64, or "auto"; got {value!r}'
+        )
 
 
 class HttpSettings(_Section):
@@ -254,6 +272,16 @@ class FeedSettings(_Section):
     name: str = Field(min_length=1)
     url: str
     interval: Duration = 900.0
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_is_polite(cls, seconds: float) -> float:
+        if seconds < MIN_INTERVAL:
+            raise ValueError(
+                f"interval {format_duration(seconds)} is too short: at least"
+                f" {format_duration(MIN_INTERVAL)} between polls of one feed"
+            )
+        return seconds
     tags: tuple[str, ...] = ()
     enabled: StrictBool = True
     # False for feeds that are already about the topic (a search-query feed).
@@ -302,9 +330,9 @@ class TopicSettings(_Section):
     def _groups_have_phrases(
         cls, groups: tuple[tuple[str, ...], ...]
     ) -> tuple[tuple[str, ...], ...]:
-        for group in groups:
+        for index, group in enumerate(groups):
             if not group:
-                raise ValueError("a group of topic.all must list at least one phrase")
+                raise ValueError(f"group {index} (topic.all[{index}]) lists no phrase")
             _phrases_have_words(group)
         return groups
 
@@ -453,7 +481,7 @@ def settings_from_document(
     try:
         settings = Settings.model_validate(document)
     except ValidationError as exc:
-        problems = [_describe(error, document) for error in exc.errors()]
+        problems = [_describe(error, document, environ) for error in exc.errors()]
     problems += _duplicate_feeds(document)
     if problems:
         raise ConfigError(_report(source, problems))
@@ -505,9 +533,27 @@ def _feed_label(location: tuple[int | str, ...], document: dict[str, Any]) -> st
     return ""
 
 
-def _describe(error: ErrorDetails, document: dict[str, Any]) -> str:
+def _environment_variable(
+    location: tuple[int | str, ...], environ: Mapping[str, str]
+) -> str | None:
+    """The variable that set the key at `location`, if one did."""
+    if len(location) < 2 or not all(isinstance(part, str) for part in location[:2]):
+        return None
+    section, key = str(location[0]), str(location[1])
+    if (section, key) == ("database", "url") and environ.get(DATABASE_URL_ENV):
+        return DATABASE_URL_ENV
+    wanted = f"{section}__{key}"
+    for name in environ:
+        if name.startswith(ENV_PREFIX) and name.removeprefix(ENV_PREFIX).lower() == wanted:
+            return name
+    return None
+
+
+def _describe(error: ErrorDetails, document: dict[str, Any], environ: Mapping[str, str]) -> str:
     location = tuple(error["loc"])
     kind = error["type"]
+    variable = _environment_variable(location, environ)
+    origin = f" (set by {variable})" if variable else ""
     if kind == "extra_forbidden":
         what = "unknown key"
         near = _known_keys(location)
@@ -517,9 +563,15 @@ def _describe(error: ErrorDetails, document: dict[str, Any]) -> str:
         what = "required key is missing"
     elif kind == "value_error":
         what = str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+    elif kind in ("tuple_type", "list_type"):
+        got = error["input"]
+        if isinstance(got, dict) and len(location) == 1:
+            what = f"expected a list of tables: write [[{location[0]}]], not [{location[0]}]"
+        else:
+            what = f"expected a list, as in [\"a\", \"b\"], got {got!r}"
     else:
         what = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
-    return f"{key_path(location)}{_feed_label(location, document)}: {what}"
+    return f"{key_path(location)}{_feed_label(location, document)}{origin}: {what}"
 
 
 def _known_keys(location: tuple[int | str, ...]) -> list[str]:

@@ -66,6 +66,10 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._config_signature = self._signature()
+        # A change seen at one look is applied at the next if the file stayed the same
+        # in between: an editor that truncates the file and then writes it must not be
+        # caught half-way, with some or all of its feeds missing.
+        self._changed_signature: tuple[float, int] | None = None
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={
@@ -102,6 +106,10 @@ class Daemon:
             )
         self.scheduler.start()
         log.info("daemon started: %d feeds scheduled", len(self._scheduled))
+        if not self._scheduled:
+            log.warning(
+                "no enabled feed in the configuration: nothing is polled until one is added"
+            )
         self.stop.wait()
         self._shut_down()
 
@@ -195,16 +203,25 @@ class Daemon:
 
     def _watch(self) -> None:
         signature = self._signature()
-        if signature != self._config_signature or self.reload_requested.is_set():
+        if self.reload_requested.is_set():
             self.reload_requested.clear()
-            self._config_signature = signature
-            self.reload()
+        elif signature == self._config_signature:
+            self._changed_signature = None
+            return
+        elif signature != self._changed_signature:
+            self._changed_signature = signature  # look again, once it has settled
+            return
+        self._config_signature = signature
+        self._changed_signature = None
+        self.reload()
 
     def reload(self) -> bool:
         """Read the configuration again and apply the difference; keep the old one on error."""
         assert self.config_path is not None
         try:
             settings = load_settings(self.config_path)
+            if self.settings.feeds and not _has_content(self.config_path):
+                raise ConfigError(f"{self.config_path}: the file is empty")
         except ConfigError as error:
             log.error("configuration not reloaded, the previous one keeps running: %s", error)
             self.metrics.reloads.labels(result="rejected").inc()
@@ -250,3 +267,13 @@ class Daemon:
 
     def _busy(self) -> bool:
         return self.pipeline.active > 0
+
+
+def _has_content(path: Path) -> bool:
+    """Whether the file holds anything but white space and comments: an empty file is
+    valid TOML (all defaults, no feeds), and what an editor leaves for a moment."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return True  # load_settings has read it; let its verdict stand
+    return any(line.strip() and not line.strip().startswith("#") for line in lines)

@@ -79,6 +79,14 @@ def test_check_config_masks_the_password(tmp_path: Path) -> None:
         env={"MONITOR_DATABASE_URL": "postgresql://u:other-secret@h/db"},
     )
     assert "other-secret" not in overridden.stdout and "u:***@h/db" in overridden.stdout
+    # libpq also reads a password from the query string.
+    in_query = monitor(
+        "check-config",
+        cwd=tmp_path,
+        env={"MONITOR_DATABASE_URL": "postgresql://u@h/db?password=q-secret&sslmode=require"},
+    )
+    assert "q-secret" not in in_query.stdout
+    assert "postgresql://u@h/db?password=***&sslmode=require" in in_query.stdout
 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:

@@ -192,6 +192,26 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
             "tags[0].any: phrase '...' has no letter or digit: it can never match",
         ),
         ('[topic]\nall = [["cambodia", "--"]]\n', "phrase '--' has no letter or digit"),
+        (
+            '[topic]\nall = [["cambodia"], []]\n',
+            "topic.all: group 1 (topic.all[1]) lists no phrase",
+        ),
+        ('[processing]\nworkers = "AUTO"\n', "processing.workers: expected a number of worker"),
+        ("[fetch]\nper_host_delay = -1\n", "fetch.per_host_delay: delay -1 must not be negative"),
+        ('tags = "x"\n', 'tags: expected a list, as in ["a", "b"], got \'x\''),
+        ('[tags]\nname = "x"\n', "tags: expected a list of tables: write [[tags]], not [tags]"),
+        (
+            '[[feeds]]\nname = "a"\nurl = "https://a.example/"\ninterval = "1ms"\n',
+            "feeds[0].interval (feed 'a'): interval 0.001s is too short: at least 1s",
+        ),
+        (
+            '[[feeds]]\nname = "a"\nurl = "https://bob:pw@a.example/"\n',
+            "feeds[0].url (feed 'a'): a feed URL must not hold a user name or password",
+        ),
+        (
+            '[database]\nurl = "postgresql://u:p@ss@db.example/m"\n',
+            "database.url: the user name or password holds an '@': write it as %40",
+        ),
     ],
 )
 def test_bad_values(tmp_path: Path, text: str, expected: str) -> None:
@@ -207,6 +227,15 @@ def test_a_tag_rule_name_is_collapsed_like_a_feed_tag(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_a_bad_value_from_the_environment_names_its_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"MONITOR_HTTP__PORT": "abc", "MONITOR_FETCH__TIMOUT": "5s"})
+    message = str(caught.value)
+    assert "http.port (set by MONITOR_HTTP__PORT): input should be a valid integer" in message
+    assert "fetch.timout (set by MONITOR_FETCH__TIMOUT): unknown key" in message
 
 
 def test_database_url_from_environment(tmp_path: Path) -> None:

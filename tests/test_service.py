@@ -217,6 +217,17 @@ def test_hot_reload_add_break_remove(
         config, site, {"a": "/a.rss", "b": "/b.rss"}, database_url=database_url, extra=rule
     )
     wait_for(lambda: site.hits("/b.rss") >= 1, timeout=10)  # added: polled within seconds
+    full = config.read_text(encoding="utf-8")
+    # Saved as editors do, truncated then written; and left empty for a while: the running
+    # configuration keeps both feeds throughout.
+    config.write_text("", encoding="utf-8")
+    time.sleep(0.3)
+    config.write_text(full, encoding="utf-8")
+    time.sleep(5)
+    config.write_text("# being edited\n", encoding="utf-8")
+    time.sleep(5)
+    config.write_text(full, encoding="utf-8")
+    time.sleep(5)
     config.write_text(
         config.read_text(encoding="utf-8") + '[fetch2]\ntimeout = "fast"\n', encoding="utf-8"
     )
@@ -232,6 +243,8 @@ def test_hot_reload_add_break_remove(
     code, stderr, _ = stop(process)
     assert code == 0
     assert "configuration not reloaded" in stderr and "fetch2" in stderr
+    assert "the file is empty" in stderr
+    assert stderr.count("feed removed: a") == 1  # the real removal only
     assert stderr.count("configuration reloaded") >= 3  # add, remove, SIGHUP
     assert "topic or tag rules changed (1 tag rules)" in stderr
     assert "topic or tag rules changed (0 tag rules)" in stderr  # the rule removed again

@@ -8,6 +8,7 @@ gets the psycopg 3 driver the project ships.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +43,19 @@ def normalize_database_url(url: str) -> URL:
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL with any password replaced by ***."""
+    """The URL with any password replaced by ***, in its place or in the query
+    (`?password=…`, as libpq also reads it)."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except (sa.exc.ArgumentError, ValueError):
         return "<unparseable database URL>"
-    return parsed.render_as_string(hide_password=True)
+    secret = {key: "***" for key in parsed.query if _SECRET_PARAMETER.search(key)}
+    if secret:
+        parsed = parsed.update_query_dict(secret)
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+_SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
 
 
 def missing_sqlite_file(url: str) -> Path | None:
