@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.analysis import Analyser
-from monitor.config import FeedSettings, Settings, load_settings
+from monitor.config import FeedSettings, Settings, format_duration, load_settings
 from monitor.errors import ConfigError
 from monitor.http import Fetcher
 from monitor.observability import Metrics
@@ -78,6 +78,7 @@ class Daemon:
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        logging.getLogger("apscheduler.scheduler").addFilter(_still_polling)
         self.fetcher = Fetcher(settings.fetch)
         self.analyser = Analyser(settings.processing.workers)
         self.pipeline = Pipeline(
@@ -119,9 +120,12 @@ class Daemon:
         """Make the scheduled jobs match the enabled feeds of `settings`."""
         self._feed_ids = self.store.sync_feeds(settings.feeds)
         wanted = {feed.url: feed for feed in settings.enabled_feeds}
+        listed = {feed.url for feed in settings.feeds}
         for url in set(self._scheduled) - set(wanted):
             self.scheduler.remove_job(url)
-            log.info("feed removed: %s", self._scheduled.pop(url).name)
+            feed = self._scheduled.pop(url)
+            what = "disabled" if url in listed else "removed"
+            log.info("feed %s: %s", what, feed.name, extra=_feed_event(feed, what))
         now = datetime.now(UTC)
         for url, feed in wanted.items():
             if self._scheduled.get(url) == feed:
@@ -137,11 +141,13 @@ class Daemon:
                 next_run_time=self._first_run(feed, self._feed_ids[url], now),
             )
             self._scheduled[url] = feed
+            what = "changed" if changed else "scheduled"
             log.info(
-                "feed %s: %s every %ss",
-                "changed" if changed else "scheduled",
+                "feed %s: %s every %s",
+                what,
                 feed.name,
-                feed.interval,
+                format_duration(feed.interval),
+                extra=_feed_event(feed, what),
             )
         self.metrics.feeds_scheduled.set(len(self._scheduled))
 
@@ -277,3 +283,23 @@ def _has_content(path: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return True  # load_settings has read it; let its verdict stand
     return any(line.strip() and not line.strip().startswith("#") for line in lines)
+
+
+def _feed_event(feed: FeedSettings, what: str) -> dict[str, str]:
+    """The fields a JSON log line about one feed carries (as the pipeline's do)."""
+    return {"feed": feed.name, "url": feed.url, "outcome": what}
+
+
+def _still_polling(record: logging.LogRecord) -> bool:
+    """APScheduler warns, at every due time, that a job still running was not started
+    again: for us that is a poll slower than its feed's interval, said in our words, at
+    INFO, with the feed's fields."""
+    if "maximum number of running instances reached" not in str(record.msg) or not record.args:
+        return True
+    job = record.args[0] if isinstance(record.args, tuple) else None
+    name = getattr(job, "name", str(job))
+    record.msg = "poll of %s still running at its next due time: that run is skipped"
+    record.args = (name,)
+    record.levelno, record.levelname = logging.INFO, "INFO"
+    record.feed, record.outcome = name, "skipped"
+    return True

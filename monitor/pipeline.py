@@ -163,7 +163,11 @@ class Pipeline:
         except StageError as error:
             report.error = str(error)
             if self.stop.is_set():
-                log.info("feed poll abandoned on stop: %s", feed.name)
+                log.info(
+                    "feed poll abandoned on stop: %s",
+                    feed.name,
+                    extra=_event(feed, feed.url, "abandoned"),
+                )
                 return report
             self.metrics.polls.labels(result="failed").inc()
             self.metrics.poll_failures.labels(reason=error.reason).inc()
@@ -213,14 +217,17 @@ class Pipeline:
             state=state,
         )
         log.info(
-            "feed polled: %s: %s%d entries, %d new, %d stored, %d duplicates, %d failed",
+            "feed polled: %s: %s%d entries, %d new, %d stored, %d duplicates, %d off-topic,"
+            " %d failed",
             feed.name,
             "not modified, " if report.not_modified else "",
             report.entries_seen,
             report.new_entries,
             report.stored,
             report.duplicates,
+            report.off_topic,
             report.failed,
+            extra=_event(feed, feed.url, "not_modified" if report.not_modified else "polled"),
         )
         return report
 
