@@ -259,6 +259,20 @@ def test_poll_failures_count_up_and_success_resets(store: Store) -> None:
     )
 
 
+def test_retry_after_is_honoured_up_to_the_longest_backoff(store: Store) -> None:
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    before = datetime.now(UTC)
+    two_minutes = store.record_poll_failure(
+        feed_id, error="http_429: slow down", status=429, retry_after=120.0, max_backoff=3600.0
+    )
+    assert 119 <= (two_minutes - before).total_seconds() <= 130
+    # "Retry-After: Wed, 21 Oct 2099 07:28:00 GMT": the feed is tried again within the hour.
+    far = store.record_poll_failure(
+        feed_id, error="http_429: go away", status=429, retry_after=2.3e9, max_backoff=3600.0
+    )
+    assert (far - before).total_seconds() <= 3610
+
+
 ORIGINAL_TEXT = "\n".join(
     [
         "Police in Preah Sihanouk province freed 318 foreign workers from the Heng Fu compound on 14 August 2022, officials said.",

@@ -283,7 +283,10 @@ class Store:
             row.last_error = error[:MAX_ERROR_LENGTH]
             row.consecutive_failures = (row.consecutive_failures or 0) + 1
             delay = backoff_delay(row.interval_seconds, row.consecutive_failures, max_backoff)
-            row.next_poll_at = now + timedelta(seconds=max(delay, retry_after or 0.0))
+            # A server's Retry-After is honoured up to max_backoff: one answering "2099"
+            # must not silence a feed for good.
+            wait = max(delay, min(retry_after or 0.0, max(max_backoff, delay)))
+            row.next_poll_at = now + timedelta(seconds=wait)
             row.health = feed_health(_history(row), self.health, now)
             return row.next_poll_at
 
