@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,6 +28,7 @@ from monitor import __version__, heap
 from monitor.analysis import analyse
 from monitor.config import (
     CONFIG_ENV,
+    HttpSettings,
     Settings,
     format_duration,
     load_http_settings,
@@ -34,7 +36,7 @@ from monitor.config import (
     resolve_config_path,
 )
 from monitor.daemon import Daemon
-from monitor.errors import ConfigError, DatabaseError, MonitorError
+from monitor.errors import ConfigError, DatabaseError, FetchError, MonitorError
 from monitor.export import ExportFilter, ExportFormat, export
 from monitor.health import Health
 from monitor.http import build_client, fetch_page
@@ -141,21 +143,38 @@ def run(context: _Context) -> None:
     metrics = Metrics()
     daemon = Daemon(settings, store, stop, config_path=context.config_path, metrics=metrics)
     metrics.watch_feed_health(lambda: [health for _, health in store.feed_health_report()])
-    endpoint = None
-    if settings.http.port:
+    endpoint: HttpEndpoint | None = None
+
+    def serve(http: HttpSettings) -> bool:
+        """Serve /healthz and /metrics as `http` says (none for port 0); False, with the
+        endpoint as it was, when the address cannot be had."""
+        nonlocal endpoint
         try:
-            endpoint = HttpEndpoint(
-                settings.http.host, settings.http.port, metrics, health=lambda: health_of(daemon)
+            new = (
+                HttpEndpoint(http.host, http.port, metrics, health=lambda: health_of(daemon))
+                if http.port
+                else None
             )
-            endpoint.start()
         except OSError as error:
             # Polling matters more than its dashboard: go on, and say so loudly.
             log.error(
-                "cannot serve /healthz and /metrics on %s:%d (%s); running without them",
-                settings.http.host,
-                settings.http.port,
+                "cannot serve /healthz and /metrics on %s:%d (%s); %s",
+                http.host,
+                http.port,
                 error.strerror or error,
+                "running without them" if endpoint is None else "still serving them as before",
             )
+            return False
+        if endpoint is not None:
+            endpoint.stop()
+        endpoint = new
+        if endpoint is not None:
+            endpoint.start()
+        return True
+
+    if settings.http.port:
+        serve(settings.http)
+    daemon.on_http_change = serve
     signal.signal(signal.SIGHUP, lambda _signum, _frame: daemon.request_reload())
     log.info("monitor %s: database %s", __version__, mask_url(settings.database.url))
     try:
@@ -186,7 +205,10 @@ def healthcheck(context: _Context) -> None:
     keeps its previous configuration) look unhealthy: the endpoint is then taken
     from the file's [http] table alone, else from the environment and the defaults.
     """
-    http = load_http_settings(context.config_path)
+    path = context.config_path
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ConfigError(f"{path}: config file not found or not readable")
+    http = load_http_settings(path)
     if not http.port:
         raise click.ClickException("the HTTP endpoint is off ([http] port = 0)")
     # A wildcard address is where the daemon listens, not one to connect to.
@@ -360,7 +382,12 @@ def db_downgrade(context: _Context, revision: str) -> None:
 def _migrate(context: _Context, migrate: Callable[[Engine, str], None], revision: str) -> None:
     engine = create_database_engine(context.settings().database.url)
     check_reachable(engine)
-    migrate(engine, revision)
+    from alembic.util import CommandError
+
+    try:
+        migrate(engine, revision)
+    except CommandError as error:
+        raise click.BadParameter(str(error), param_hint="'REVISION'") from None
     click.echo(f"database {mask_url(engine.url)} is at {revision}")
 
 
@@ -430,7 +457,10 @@ def explain(context: _Context, url: str) -> None:
     """
     settings = context.settings()
     rules = RuleSet.from_settings(settings)
-    canonical = canonical_url(url)
+    try:
+        canonical = canonical_url(url)
+    except FetchError as error:
+        raise click.BadParameter(str(error), param_hint="'URL'") from None
     # Before any run there is no database, and a page is still worth judging by the rules.
     missing = missing_sqlite_file(settings.database.url)
     if missing is None:

@@ -282,6 +282,7 @@ class FeedSettings(_Section):
                 f" {format_duration(MIN_INTERVAL)} between polls of one feed"
             )
         return seconds
+
     tags: tuple[str, ...] = ()
     enabled: StrictBool = True
     # False for feeds that are already about the topic (a search-query feed).
@@ -568,7 +569,7 @@ def _describe(error: ErrorDetails, document: dict[str, Any], environ: Mapping[st
         if isinstance(got, dict) and len(location) == 1:
             what = f"expected a list of tables: write [[{location[0]}]], not [{location[0]}]"
         else:
-            what = f"expected a list, as in [\"a\", \"b\"], got {got!r}"
+            what = f'expected a list, as in ["a", "b"], got {got!r}'
     else:
         what = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
     return f"{key_path(location)}{_feed_label(location, document)}{origin}: {what}"

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.analysis import Analyser
-from monitor.config import FeedSettings, Settings, format_duration, load_settings
+from monitor.config import (
+    FeedSettings,
+    HttpSettings,
+    Settings,
+    format_duration,
+    load_settings,
+)
 from monitor.errors import ConfigError
 from monitor.http import Fetcher
 from monitor.observability import Metrics
@@ -59,11 +66,16 @@ class Daemon:
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        # What the parts that only a restart changes run with.
+        self._started_with = settings
         self.store = store
         self.stop = stop
         self.config_path = config_path
         self.metrics = metrics or Metrics()
         self.reload_requested = threading.Event()
+        # Set by whoever serves /healthz and /metrics: called with the new [http] settings
+        # on a reload that changes them, it answers whether they now apply.
+        self.on_http_change: Callable[[HttpSettings], bool] | None = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._config_signature = self._signature()
         # A change seen at one look is applied at the next if the file stayed the same
@@ -232,11 +244,23 @@ class Daemon:
             log.error("configuration not reloaded, the previous one keeps running: %s", error)
             self.metrics.reloads.labels(result="rejected").inc()
             return False
-        for changed in ("database", "http", "processing"):
-            if getattr(settings, changed) != getattr(self.settings, changed):
-                log.warning("[%s] changed: it takes effect at the next restart", changed)
-        if settings.fetch.max_concurrent_polls != self.settings.fetch.max_concurrent_polls:
-            log.warning("fetch.max_concurrent_polls changed: it takes effect at the next restart")
+        http_changed = settings.http != self.settings.http
+        if http_changed and self.on_http_change and not self.on_http_change(settings.http):
+            # Still served as before: the next reload tries the new address again.
+            settings = settings.model_copy(update={"http": self.settings.http})
+        at_restart = ["database", "processing", "fetch.max_concurrent_polls"]
+        if self.on_http_change is None:
+            at_restart.append("http")
+        for key in at_restart:
+            new, previous, running = (
+                _setting(config, key) for config in (settings, self.settings, self._started_with)
+            )
+            if new == previous:
+                continue
+            if new == running:
+                log.info("%s is back to what this process runs with", key)
+            else:
+                log.warning("%s changed: it takes effect at the next restart", key)
         if settings.fetch != self.settings.fetch:
             # New requests use the new limits; requests in flight finish on the old client.
             self.fetcher = Fetcher(settings.fetch)
@@ -303,3 +327,11 @@ def _still_polling(record: logging.LogRecord) -> bool:
     record.levelno, record.levelname = logging.INFO, "INFO"
     record.feed, record.outcome = name, "skipped"
     return True
+
+
+def _setting(settings: Settings, key: str) -> object:
+    """A section ("database") or one key of one ("fetch.max_concurrent_polls")."""
+    value: object = settings
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value

@@ -118,7 +118,9 @@ class HttpEndpoint:
 
     def start(self) -> None:
         self._thread.start()
-        log.info("health and metrics on http://%s:%d/", self._server.server_name, self.port)
+        host = str(self._server.server_address[0])
+        shown = f"[{host}]" if ":" in host else host
+        log.info("health and metrics on http://%s:%d/", shown, self.port)
 
     def stop(self) -> None:
         self._server.shutdown()

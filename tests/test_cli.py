@@ -220,6 +220,19 @@ def test_bad_command_line_values_are_refused_before_any_work(tmp_path: Path) -> 
         assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_wrong_argument_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
+    for arguments, message in [
+        (("db", "upgrade", "9999"), "Invalid value for 'REVISION': Can't locate revision"),
+        (("db", "downgrade", "9999"), "Invalid value for 'REVISION': Can't locate revision"),
+        (("explain", "notaurl"), "Invalid value for 'URL': not an absolute http(s) URL"),
+        (("--config", "nope.toml", "healthcheck"), "nope.toml: config file not found"),
+    ]:
+        result = monitor(*arguments, cwd=tmp_path)
+        assert result.returncode == 2, (arguments, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_export_to_a_file_is_whole_or_absent(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
     assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0

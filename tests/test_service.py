@@ -319,6 +319,12 @@ def test_health_and_metrics_follow_the_work(
         encoding="utf-8",
     )
     assert healthcheck(config) == (0, "ok")
+    # A new port in the file: the endpoint moves there, and the health check follows it.
+    moved = free_port()
+    write_config(config, site, {"a": "/a.rss"}, database_url=database_url, port=moved)
+    wait_for(lambda: _answers(f"http://127.0.0.1:{moved}/healthz"), timeout=15)
+    assert not _answers(f"{base}/healthz")
+    assert healthcheck(config) == (0, "ok")
     assert stop(process)[0] == 0
     assert healthcheck(config)[0] != 0
 
