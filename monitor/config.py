@@ -7,6 +7,7 @@ each wrong key as a path (`feeds[3].interval`) and what is wrong with it.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -149,6 +150,18 @@ Delay = Annotated[float, BeforeValidator(parse_delay)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 
 
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_http_url(value: str) -> str:
     try:
         url = httpx.URL(value.strip())
@@ -255,6 +268,13 @@ class HttpSettings(_Section):
 
     host: str = "127.0.0.1"
     port: StrictInt = Field(default=8080, ge=0, le=65535)
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_an_address_or_name(cls, host: str) -> str:
+        if not host or _HOST.fullmatch(host) or _is_ip_address(host):  # "": every address
+            return host
+        raise ValueError(f"{host!r} is neither an IP address nor a host name")
 
 
 class HealthSettings(_Section):
@@ -554,7 +574,8 @@ def _describe(error: ErrorDetails, document: dict[str, Any], environ: Mapping[st
     location = tuple(error["loc"])
     kind = error["type"]
     variable = _environment_variable(location, environ)
-    origin = f" (set by {variable})" if variable else ""
+    shown = "".join(c if c.isprintable() else _escape(c) for c in variable or "")
+    origin = f" (set by {shown})" if variable else ""
     if kind == "extra_forbidden":
         what = "unknown key"
         near = _known_keys(location)

@@ -255,7 +255,8 @@ def assert_names_keys(error: ConfigError, source: str, document: object) -> None
         return
     paths = set(_key_paths(document)) | {"(top level)"}
     for problem in _problems(message, source):
-        assert any(problem.startswith((f"{path}: ", f"{path} (feed ")) for path in paths), (
+        starts = ("{}: ", "{} (feed ", "{} (set by MONITOR_")
+        assert any(problem.startswith(tuple(s.format(path) for s in starts)) for path in paths), (
             f"{problem!r} names no key of the document"
         )
 
@@ -373,7 +374,7 @@ def test_environment_overrides_raise_only_config_errors(
 @given(
     port=st.integers(0, 65535),
     seconds=st.integers(1, 86400),
-    host=st.from_regex(r"h[a-z0-9.-]{0,19}", fullmatch=True),
+    host=st.from_regex(r"h[a-z0-9]{0,9}(\.[a-z0-9]([a-z0-9-]{0,5}[a-z0-9])?){0,2}", fullmatch=True),
 )
 def test_environment_overrides_take_effect(port: int, seconds: int, host: str) -> None:
     environ = {
