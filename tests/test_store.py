@@ -447,6 +447,17 @@ def test_an_original_merges_copies_kept_apart(store: Store) -> None:
         "feed": {"a": None, "b": None, "o": None},
         "rule": {"theme:o": '["o"]'},
     }
+    # An id merged away is never given to another story (SQLite would reuse the highest).
+    other = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, "http://127.0.0.1:1/other"),
+        article_at("http://127.0.0.1:1/other", "Another story: 77 fishermen in Kampot.", 13),
+    )
+    assert other.outcome == Outcome.STORED
+    assert other.article_id is not None and other.article_id > max(
+        a.article_id or 0, b.article_id or 0
+    )
 
 
 def test_feed_leases_let_one_replica_poll(store: Store) -> None:

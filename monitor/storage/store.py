@@ -61,6 +61,11 @@ _RULE_TAG_DETAILS = sa.select(_TAGS.c.source, _TAGS.c.detail).where(
     _TAGS.c.article_id == sa.bindparam("article"), _TAGS.c.source == TagSource.RULE
 )
 _INSERT_ARTICLE = sa.insert(_ARTICLES).returning(_ARTICLES.c.id)
+# Both maxima come from an index (the primary key, ix_duplicates_former_article_id).
+_NEXT_ARTICLE_ID = sa.text(
+    "SELECT max(coalesce((SELECT max(id) FROM articles), 0),"
+    " coalesce((SELECT max(former_article_id) FROM duplicates), 0)) + 1"
+)
 _INSERT_TAGS = sa.insert(_TAGS)
 _INSERT_DUPLICATE = sa.insert(_DUPLICATES)
 _FINISH_ENTRY = (
@@ -783,9 +788,13 @@ class Store:
         self, session: Session, feed_id: int, article: TaggedArticle, dedup: DedupInput
     ) -> int:
         connection = session.connection()
-        article_id: int = connection.execute(
-            _INSERT_ARTICLE, {"feed_id": feed_id, **_content(article, dedup)}
-        ).scalar_one()
+        values = {"feed_id": feed_id, **_content(article, dedup)}
+        if connection.dialect.name == "sqlite":
+            # SQLite gives a new row the highest id plus one, so the id of a story merged
+            # away as the newest would come back for another story, and the documented
+            # old-id lookup would answer with it. PostgreSQL's sequence never goes back.
+            values["id"] = connection.execute(_NEXT_ARTICLE_ID).scalar_one()
+        article_id: int = connection.execute(_INSERT_ARTICLE, values).scalar_one()
         _add_tags(connection, article_id, article)
         index.add(connection, article_id, dedup)
         self._features.put(dedup.fingerprint, dedup.features)
