@@ -464,7 +464,7 @@ def explain(context: _Context, url: str) -> None:
     # Before any run there is no database, and a page is still worth judging by the rules.
     missing = missing_sqlite_file(settings.database.url)
     if missing is None:
-        record = open_store(settings, sync_feeds=False).find_by_url(canonical)
+        record = open_store(settings, sync_feeds=False, create=False).find_by_url(canonical)
     else:
         record = UrlRecord(article=None, copy=None, entry=None, tags=[])
         click.echo(f"(no database at {missing} yet: judging the page by the rules alone)")

@@ -18,6 +18,7 @@ from monitor.http import Fetcher
 from monitor.pipeline import Pipeline, PollReport
 from monitor.rules import RuleSet
 from monitor.storage.database import (
+    SCHEMA_HEAD,
     check_reachable,
     create_database_engine,
     mask_url,
@@ -45,12 +46,23 @@ def open_store(settings: Settings, *, sync_feeds: bool = True, create: bool = Tr
             )
     engine = create_database_engine(settings.database.url)
     check_reachable(engine)
-    if not create and stored_revision(engine) is None:
-        raise DatabaseError(
-            f"database {mask_url(engine.url)} has no monitor schema yet: `monitor run`,"
-            " `monitor run-once` or `monitor db upgrade` creates it"
-        )
-    upgrade_database(engine)
+    if create:
+        upgrade_database(engine)
+    else:
+        # Reading never migrates: a reader may lack the rights, and an older monitor
+        # cannot open a database a newer one has migrated.
+        revision = stored_revision(engine)
+        if revision is None:
+            raise DatabaseError(
+                f"database {mask_url(engine.url)} has no monitor schema yet: `monitor run`,"
+                " `monitor run-once` or `monitor db upgrade` creates it"
+            )
+        if revision != SCHEMA_HEAD:
+            raise DatabaseError(
+                f"database {mask_url(engine.url)} is at schema revision {revision}; this"
+                f" monitor reads revision {SCHEMA_HEAD}: `monitor db upgrade` (as the"
+                " database's owner) migrates it"
+            )
     store = Store(engine, health=settings.health)
     if sync_feeds:
         store.sync_feeds(settings.feeds)
