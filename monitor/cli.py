@@ -81,6 +81,10 @@ pass_context = click.make_pass_decorator(_Context)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+MAX_SEARCH_WORDS = 64
+MAX_SEARCH_RESULTS = 10_000
+
+
 def count_option(name: str, default: int, description: str) -> Callable[[F], F]:
     """An option taking a count of at least one (0 would quietly do nothing)."""
     return click.option(
@@ -388,7 +392,14 @@ def _migrate(context: _Context, migrate: Callable[[Engine, str], None], revision
         migrate(engine, revision)
     except CommandError as error:
         raise click.BadParameter(str(error), param_hint="'REVISION'") from None
-    click.echo(f"database {mask_url(engine.url)} is at {revision}")
+    current, _ = schema_revisions(engine)
+    reached = current or "base (no schema)"
+    click.echo(f"database {mask_url(engine.url)} is at {reached}")
+    if revision not in ("head", "base", current):
+        click.echo(
+            f"(not at {revision}: an upgrade never goes back, a downgrade never forward)",
+            err=True,
+        )
 
 
 @db.command("current")
@@ -513,20 +524,35 @@ def explain(context: _Context, url: str) -> None:
 
 @cli.command()
 @click.argument("query")
-@count_option("--limit", 20, "Most articles to list.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=MAX_SEARCH_RESULTS),
+    default=20,
+    show_default=True,
+    help="Most articles to list.",
+)
 @pass_context
 def search(context: _Context, query: str, limit: int) -> None:
     """Full-text search of the stored articles' titles and texts, best matches first.
 
-    On SQLite QUERY is FTS5 syntax (words, "a phrase", OR, NOT, prefix*); on
-    PostgreSQL web-search syntax (words, "a phrase", or, -word).
+    QUERY is web-search syntax on both databases: words (all of them), "a phrase",
+    or, -word (not); on SQLite a trailing * also makes a word a prefix.
     """
     if not query.strip():
         raise click.BadParameter("give the words to search for", param_hint="'QUERY'")
+    if len(query.split()) > MAX_SEARCH_WORDS:
+        # PostgreSQL's snippets cost the square of the query's length: a pasted article
+        # would hold the database for minutes.
+        raise click.BadParameter(
+            f"at most {MAX_SEARCH_WORDS} words, got {len(query.split())}", param_hint="'QUERY'"
+        )
     store = open_store(context.settings(), sync_feeds=False, create=False)
     hits = store.search(query, limit=limit)
     for hit in hits:
-        published = str(hit.published_at)[:10] if hit.published_at else "----------"
+        when = hit.published_at
+        if isinstance(when, datetime) and when.tzinfo is not None:
+            when = when.astimezone(UTC)  # PostgreSQL answers in the session's time zone
+        published = str(when)[:10] if when else "----------"
         click.echo(f"{hit.article_id}\t{published}\t{hit.title}\n\t{hit.url}\n\t{hit.snippet}")
     click.echo(f"{len(hits)} article{'s' if len(hits) != 1 else ''}", err=True)
 

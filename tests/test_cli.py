@@ -210,6 +210,8 @@ def test_bad_command_line_values_are_refused_before_any_work(tmp_path: Path) -> 
         (("retag", "--batch-size", "0"), "Invalid value for '--batch-size'"),
         (("search", "scam", "--limit", "0"), "Invalid value for '--limit'"),
         (("search", " "), "Invalid value for 'QUERY': give the words to search for"),
+        (("search", "scam " * 65), "Invalid value for 'QUERY': at most 64 words, got 65"),
+        (("search", "scam", "--limit", "9" * 20), "Invalid value for '--limit'"),
         (
             ("export", "--since", "2025-01-01", "--until", "2024-01-01"),
             "2025-01-01 00:00:00 is not before --until 2024-01-01 00:00:00",

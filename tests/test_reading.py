@@ -123,6 +123,16 @@ def test_full_text_search_is_kept_current_by_the_database(ingested: Store) -> No
     assert ingested.search("zzzznotaword") == []
     # A query that is not valid FTS5 syntax still searches its words.
     assert ingested.search('"NCCT')
+
+    # One syntax on both databases: -word excludes, or widens, "a phrase" is a phrase.
+    def found(query: str) -> set[int]:
+        return {hit.article_id for hit in ingested.search(query, limit=1000)}
+
+    police, sihanoukville = found("police"), found("Sihanoukville")
+    assert police & sihanoukville and police - sihanoukville
+    assert found("police -Sihanoukville") == police - sihanoukville
+    assert found("police or Sihanoukville") == police | sihanoukville
+    assert ingested.search("-raid") == []
     # An article rewritten in place (the original replacing a copy) is found by its new text.
     with ingested.engine.begin() as connection:
         connection.execute(

@@ -8,6 +8,7 @@ crash at any point leaves either nothing or a `pending` row that the next poll r
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -625,6 +626,9 @@ class Store:
     def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
         """Kept articles matching a full-text query, best first (SQLite FTS5 or PostgreSQL
         text search; the database keeps the index current)."""
+        match = fts5_query(query)
+        if match is None:
+            return []  # only exclusions: alike on both databases, nothing asked for
         with self._read_session() as session:
             connection = session.connection()
             if connection.dialect.name == "postgresql":
@@ -632,16 +636,10 @@ class Store:
             else:
                 try:
                     rows = connection.execute(
-                        _SEARCH_SQLITE, {"query": query, "limit": limit}
+                        _SEARCH_SQLITE, {"query": match, "limit": limit}
                     ).all()
                 except sa.exc.OperationalError:
-                    # Not FTS5 syntax (a stray quote or operator): search the words as phrases.
-                    words = " ".join(f'"{word}"' for word in query.replace('"', " ").split())
-                    rows = (
-                        connection.execute(_SEARCH_SQLITE, {"query": words, "limit": limit}).all()
-                        if words
-                        else []
-                    )
+                    rows = []  # a phrase FTS5 cannot read (punctuation alone) finds nothing
         return [
             SearchHit(
                 article_id=row[0], title=row[1], url=row[2], published_at=row[3], snippet=row[4]
@@ -1001,6 +999,37 @@ _SEARCH_POSTGRES = sa.text(
     " FROM articles a, websearch_to_tsquery('english', :query) q"
     " WHERE a.search_document @@ q ORDER BY ts_rank(a.search_document, q) DESC LIMIT :limit"
 )
+
+
+_SEARCH_TERM = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
+
+
+def fts5_query(query: str) -> str | None:
+    """PostgreSQL's web-search syntax (words, "a phrase", or, -word) as an FTS5 query, so
+    that `monitor search` reads a query alike on both databases; a trailing * on a word
+    is a prefix. None when nothing is left to look for (only exclusions)."""
+    wanted: list[str] = []
+    excluded: list[str] = []
+    joiner = " "
+    for negated, phrase, word in _SEARCH_TERM.findall(query):
+        if not negated and phrase == "" and word.lower() == "or":
+            joiner = " OR " if wanted else " "
+            continue
+        text = phrase if phrase or not word else word
+        prefix = not phrase and text.endswith("*")
+        text = text.rstrip("*") if prefix else text
+        if not text.strip():
+            continue
+        term = '"' + text.replace('"', "") + '"' + ("*" if prefix else "")
+        if negated:
+            excluded.append(term)
+        else:
+            wanted.append((joiner if wanted else "") + term)
+            joiner = " "
+    if not wanted:
+        return None
+    positive = "".join(wanted)
+    return f"({positive}) NOT ({' OR '.join(excluded)})" if excluded else positive
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
