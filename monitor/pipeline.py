@@ -35,7 +35,7 @@ from monitor.records import (
 )
 from monitor.rules import RuleSet, TopicVerdict
 from monitor.storage.store import EntryClaim, Store
-from monitor.tagging import tag_article
+from monitor.tagging import arrival_tags, tag_article
 
 log = logging.getLogger(__name__)
 
@@ -412,7 +412,12 @@ class Pipeline:
         decision = Decision(duplicate_of=kept, kind=DuplicateKind.SAME_URL, similarity=1.0)
         self.metrics.duplicates.labels(kind=DuplicateKind.SAME_URL).inc()
         self.store.store_duplicate(
-            entry_id=claim.id, feed_id=feed_id, url=entry.url, title=entry.title, decision=decision
+            entry_id=claim.id,
+            feed_id=feed_id,
+            url=entry.url,
+            title=entry.title,
+            decision=decision,
+            tags=arrival_tags(feed.tags, entry.categories),
         )
         log.info("duplicate (same_url): %s", entry.url, extra=_event(feed, entry.url, "duplicate"))
         return Outcome.DUPLICATE

@@ -21,9 +21,18 @@ def tag_article(
     rule_tags: Iterable[Tag] = (),
 ) -> TaggedArticle:
     tags: dict[tuple[str, TagSource], Tag] = {(tag.name, tag.source): tag for tag in rule_tags}
+    for tag in arrival_tags(feed_tags, categories):
+        tags.setdefault((tag.name, tag.source), tag)
+    return TaggedArticle(cleaned=cleaned, tags=tuple(tags.values()))
+
+
+def arrival_tags(feed_tags: Iterable[str], categories: Iterable[str]) -> tuple[Tag, ...]:
+    """The tags an arrival brings, whatever its text: its feed's and its entry's categories.
+    A story carries those of every arrival, the kept text's and its copies'."""
+    tags: dict[tuple[str, TagSource], Tag] = {}
     for source, names in ((TagSource.FEED, feed_tags), (TagSource.CATEGORY, categories)):
         for name in names:
             normalized = " ".join(name.split())[:MAX_TAG_LENGTH]
             if normalized:
                 tags.setdefault((normalized, source), Tag(name=normalized, source=source))
-    return TaggedArticle(cleaned=cleaned, tags=tuple(tags.values()))
+    return tuple(tags.values())

@@ -393,9 +393,12 @@ def test_a_later_copy_stays_a_duplicate(store: Store) -> None:
         store,
         feed_id,
         claim_for(store, feed_id, copy_url),
-        article_at(copy_url, "Wire service.\n" + ORIGINAL_TEXT, 11),
+        article_at(copy_url, "Wire service.\n" + ORIGINAL_TEXT, 11, rules={"theme:w": "wire"}),
     )
     assert (copy.outcome, copy.article_id) == (Outcome.DUPLICATE, kept.article_id)
+    # The story came through the copy's feed too (as when the copy arrives first and the
+    # original replaces it): its feed tag joins the story, its rule tags do not.
+    assert tags_by_source(store) == {"feed": {"original": None, "copy": None}}
 
 
 def test_an_original_merges_copies_kept_apart(store: Store) -> None:

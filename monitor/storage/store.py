@@ -35,6 +35,7 @@ from monitor.records import (
     DuplicateKind,
     FeedEntry,
     Outcome,
+    Tag,
     TaggedArticle,
     TagSource,
 )
@@ -735,7 +736,13 @@ class Store:
             if same_url is not None:
                 decision = Decision(duplicate_of=same_url, kind=DuplicateKind.SAME_URL)
                 self._add_duplicate(
-                    session, entry_id, feed_id, extracted.url, extracted.title, decision
+                    session,
+                    entry_id,
+                    feed_id,
+                    extracted.url,
+                    extracted.title,
+                    decision,
+                    article.tags,
                 )
                 return IngestResult(
                     outcome=Outcome.DUPLICATE, article_id=same_url, decision=decision
@@ -769,7 +776,13 @@ class Store:
                 outcome = Outcome.STORED
             else:
                 self._add_duplicate(
-                    session, entry_id, feed_id, extracted.url, extracted.title, decision
+                    session,
+                    entry_id,
+                    feed_id,
+                    extracted.url,
+                    extracted.title,
+                    decision,
+                    article.tags,
                 )
                 outcome = Outcome.DUPLICATE
             merged = self._merge_other_copies(session, kept_id, dedup, found)
@@ -793,7 +806,7 @@ class Store:
             # old-id lookup would answer with it. PostgreSQL's sequence never goes back.
             values["id"] = connection.execute(_NEXT_ARTICLE_ID).scalar_one()
         article_id: int = connection.execute(_INSERT_ARTICLE, values).scalar_one()
-        _add_tags(connection, article_id, article)
+        _add_tags(connection, article_id, article.tags)
         index.add(connection, article_id, dedup)
         self._features.put(dedup.fingerprint, dedup.features)
         return article_id
@@ -836,7 +849,7 @@ class Store:
         session.execute(
             sa.delete(_TAGS).where(_TAGS.c.article_id == kept.id, _TAGS.c.source == TagSource.RULE)
         )
-        _add_tags(session.connection(), kept.id, article, new=False)
+        _add_tags(session.connection(), kept.id, article.tags, new=False)
         index.add(session.connection(), kept.id, dedup)
         self._features.put(dedup.fingerprint, dedup.features)
 
@@ -905,10 +918,12 @@ class Store:
         url: str,
         title: str | None,
         decision: Decision,
+        tags: Sequence[Tag] = (),
     ) -> None:
-        """Record a copy of a kept article and the entry's outcome in one transaction."""
+        """Record a copy of a kept article, the tags its arrival brings (its feed's, its
+        entry's categories) and the entry's outcome, in one transaction."""
         with self._session() as session, session.begin():
-            self._add_duplicate(session, entry_id, feed_id, url, title, decision)
+            self._add_duplicate(session, entry_id, feed_id, url, title, decision, tags)
 
     def _add_duplicate(
         self,
@@ -918,8 +933,14 @@ class Store:
         url: str,
         title: str | None,
         decision: Decision,
+        tags: Sequence[Tag],
     ) -> None:
         assert decision.duplicate_of is not None and decision.kind is not None
+        # The story came through this feed too, as when a copy arrives first and its
+        # original replaces it: the same tags whatever the order.
+        arrival = [tag for tag in tags if tag.source != TagSource.RULE]
+        if arrival:
+            _add_tags(session.connection(), decision.duplicate_of, arrival, new=False)
         self._add_duplicate_row(
             session,
             article_id=decision.duplicate_of,
@@ -1103,7 +1124,7 @@ def _content(article: TaggedArticle, dedup: DedupInput) -> dict[str, Any]:
 
 
 def _add_tags(
-    connection: sa.Connection, article_id: int, article: TaggedArticle, *, new: bool = True
+    connection: sa.Connection, article_id: int, tags: Iterable[Tag], *, new: bool = True
 ) -> None:
     """The article's tags that it does not have yet (a `new` article has none), in one
     statement."""
@@ -1116,7 +1137,7 @@ def _add_tags(
             )
         )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for tag in article.tags:
+    for tag in tags:
         key = (tag.name, str(tag.source))
         if key not in have and key not in rows:
             rows[key] = {
