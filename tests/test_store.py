@@ -92,6 +92,18 @@ def test_sync_feeds_adds_updates_and_disables(store: Store) -> None:
     assert rows[FEED.url].name == "Renamed"
     assert rows[FEED.url].interval_seconds == 120
     assert rows[other.url].enabled is False
+    # feeds.health (and the feed_health view) says so too, and comes back with the feed.
+    assert (rows[FEED.url].health, rows[other.url].health) == ("never_polled", "disabled")
+    store.sync_feeds([renamed, other.model_copy(update={"enabled": False})])
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.select(Feed.health).where(Feed.url == other.url)).scalar() == (
+            "disabled"
+        )
+    store.sync_feeds([renamed, other])
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.select(Feed.health).where(Feed.url == other.url)).scalar() == (
+            "never_polled"
+        )
 
 
 def test_claim_entry_once_per_guid_or_url(store: Store) -> None:

@@ -177,6 +177,7 @@ class Store:
 
     def _sync_feeds(self, feeds: Iterable[FeedSettings]) -> dict[str, int]:
         configured = {feed.url: feed for feed in feeds}
+        now = utc_now()
         with self._session() as session, session.begin():
             rows = {row.url: row for row in session.scalars(sa.select(Feed))}
             for url, feed in configured.items():
@@ -184,12 +185,17 @@ class Store:
                 if row is None:
                     row = rows[url] = Feed(url=url, consecutive_failures=0)
                     session.add(row)
+                    row.health = Health.NEVER_POLLED if feed.enabled else Health.DISABLED
+                elif row.enabled != feed.enabled:
+                    row.enabled = feed.enabled
+                    row.health = feed_health(_history(row), self.health, now)
                 row.name = feed.name
                 row.enabled = feed.enabled
                 row.interval_seconds = feed.interval
             for url, row in rows.items():
-                if url not in configured:
+                if url not in configured and row.enabled:
                     row.enabled = False
+                    row.health = Health.DISABLED
             session.flush()
             return {url: rows[url].id for url in configured}
 
