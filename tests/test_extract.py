@@ -51,6 +51,18 @@ def test_page_time_with_offset_is_converted_to_utc() -> None:
     assert article.site == "news.test"
 
 
+@pytest.mark.parametrize("byline", ["សុខ ចាន់", "Nguyễn Thị Hằng", "Sokha Chan"])
+def test_a_byline_keeps_its_combining_marks(byline: str) -> None:
+    # trafilatura's author cleaning drops the Khmer sign ់ ("សុខ ចាន់" became "សុខ ចាន").
+    markup = (
+        f'<html><head><meta name="author" content="{byline}"><title>T</title></head>'
+        "<body><article><p>" + "Police freed workers from a compound. " * 20 + "</p>"
+        "</article></body></html>"
+    )
+    metadata = page_metadata(lxml.html.fromstring(markup), "http://news.test/a.html")
+    assert metadata.author == byline
+
+
 def test_page_without_metadata_falls_back_to_the_feed() -> None:
     html = SITE / "observer/stories/battambang-shelter-opens-for-trafficking-survivors.html"
     feed_time = datetime(2024, 5, 2, 1, 15, tzinfo=UTC)
