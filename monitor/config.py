@@ -319,8 +319,12 @@ class FeedSettings(_Section):
         cleaned = tuple(" ".join(tag.split()) for tag in tags)
         if any(not tag for tag in cleaned):
             raise ValueError("a tag must not be empty")
+        if any(";" in tag for tag in cleaned):
+            raise ValueError(_NO_SEMICOLON)
         return tuple(dict.fromkeys(cleaned))
 
+
+_NO_SEMICOLON = "a tag must not hold ';': it separates the tags of a CSV export"
 
 # Where a rule looks for its phrases.
 TextField = Literal["title", "text", "both"]
@@ -376,6 +380,8 @@ class TagRule(_Section):
     @classmethod
     def _name_is_collapsed(cls, name: str) -> str:
         # Stored as feed tags are: "theme:forced  labour" and "theme:forced labour" are one tag.
+        if ";" in name:
+            raise ValueError(_NO_SEMICOLON)
         return " ".join(name.split())
 
     @field_validator("any", "all", "none")

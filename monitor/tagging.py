@@ -30,7 +30,10 @@ def arrival_tags(feed_tags: Iterable[str], categories: Iterable[str]) -> tuple[T
     """The tags an arrival brings, whatever its text: its feed's and its entry's categories.
     A story carries those of every arrival, the kept text's and its copies'."""
     tags: dict[tuple[str, TagSource], Tag] = {}
-    for source, names in ((TagSource.FEED, feed_tags), (TagSource.CATEGORY, categories)):
+    # A feed that lists its categories in one element ("Labour; Asia") means several; and
+    # "; " separates tags in a CSV export, so no tag may hold one.
+    split = (part for category in categories for part in category.split(";"))
+    for source, names in ((TagSource.FEED, feed_tags), (TagSource.CATEGORY, split)):
         for name in names:
             normalized = " ".join(name.split())[:MAX_TAG_LENGTH]
             if normalized:

@@ -198,6 +198,7 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
         ),
         ('[processing]\nworkers = "AUTO"\n', "processing.workers: expected a number of worker"),
         ('[http]\nhost = "not a host!"\n', "http.host: 'not a host!' is neither an IP address"),
+        ('[[tags]]\nname = "a;b"\nany = ["x"]\n', "tags[0].name: a tag must not hold ';'"),
         ("[fetch]\nper_host_delay = -1\n", "fetch.per_host_delay: delay -1 must not be negative"),
         ('tags = "x"\n', 'tags: expected a list, as in ["a", "b"], got \'x\''),
         ('[tags]\nname = "x"\n', "tags: expected a list of tables: write [[tags]], not [tags]"),

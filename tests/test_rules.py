@@ -8,6 +8,7 @@ import pytest
 
 from monitor.config import TagRule, TopicSettings
 from monitor.rules import RuleSet, normalize
+from monitor.tagging import arrival_tags
 
 TOPIC = TopicSettings(
     all=(
@@ -121,4 +122,14 @@ def test_explain_topic_names_each_group() -> None:
         "topic.all[0]: phnom penh",
         "topic.all[1]: scam compound",
         "topic.none: none found",
+    ]
+
+
+def test_arrival_tags_split_a_list_of_categories_and_collapse_spaces() -> None:
+    tags = arrival_tags(["source:  wire "], ["Labour; Asia", " Asia ", ";", "NCCT"])
+    assert [(tag.name, tag.source.value) for tag in tags] == [
+        ("source: wire", "feed"),
+        ("Labour", "category"),
+        ("Asia", "category"),
+        ("NCCT", "category"),
     ]
