@@ -45,6 +45,7 @@ from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, 
 from monitor.urls import site_of
 
 MAX_ERROR_LENGTH = 2000
+RETRY_AFTER_LIMIT = 86400.0
 
 # The hot path (claims, polls, ingest) writes through Core on these tables: building,
 # flushing and expiring ORM objects cost more than the statements themselves.
@@ -296,9 +297,10 @@ class Store:
             row.last_error = error[:MAX_ERROR_LENGTH]
             row.consecutive_failures = (row.consecutive_failures or 0) + 1
             delay = backoff_delay(row.interval_seconds, row.consecutive_failures, max_backoff)
-            # A server's Retry-After is honoured up to max_backoff: one answering "2099"
-            # must not silence a feed for good.
-            wait = max(delay, min(retry_after or 0.0, max(max_backoff, delay)))
+            # A server's Retry-After is honoured, up to a day (or max_backoff if longer):
+            # one answering "2099" must not silence a feed for good.
+            limit = max(max_backoff, RETRY_AFTER_LIMIT)
+            wait = max(delay, min(retry_after or 0.0, limit))
             row.next_poll_at = now + timedelta(seconds=wait)
             row.health = feed_health(_history(row), self.health, now)
             return row.next_poll_at
