@@ -28,8 +28,9 @@ on 127.0.0.1 (bench/benchserver.py). Then, `--runs` times, in this order:
 After each monitor run the database is checked: every page has an entry, every entry
 is stored or a duplicate (none failed, off topic or pending), and the articles kept are
 exactly the distinct stories (scored against the labels by bench/dedupcorpus/score.py,
-no false merge) — speed bought by dropping work would show here (the what-if run stores
-nothing, so it is not checked).
+no false merge, no machine copy missed; a human rewrite the `rewrite` rule keeps apart
+on purpose counts as a story of its own) — speed bought by dropping work would show
+here (the what-if run stores nothing, so it is not checked).
 
 Reports the median of the runs for each (wall and CPU seconds: for monitor, of its whole
 process tree, the worker processes included), pages per second, and
@@ -401,8 +402,17 @@ def check_database(database_url: str, manifest: Manifest, expected_articles: int
     unresolved = {k: v for k, v in outcomes.items() if k not in ("stored", "duplicate")}
     if unresolved:
         problems.append(f"entries not stored nor duplicate: {unresolved}")
-    if articles != expected_articles:
-        problems.append(f"{articles} articles kept for {expected_articles} distinct stories")
+    missed = {v.variant: v.total - v.merged for v in score.per_variant if v.merged < v.total}
+    # A human rewrite leading with a figure its story never gives stays apart on purpose
+    # (docs/dedup.md): one story more, not a copy the machine missed.
+    rewrites_apart = missed.pop("rewrite", 0)
+    if missed:
+        problems.append(f"copies missed: {missed}")
+    if articles != expected_articles + rewrites_apart:
+        problems.append(
+            f"{articles} articles kept for {expected_articles} distinct stories"
+            f" ({rewrites_apart} rewrites kept apart)"
+        )
     if score.false_merges:
         problems.append(f"{len(score.false_merges)} falsely merged document pairs")
     return Check(

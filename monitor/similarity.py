@@ -19,7 +19,6 @@ candidates; `compare` then measures the exact overlaps.
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 import zlib
 from collections.abc import Iterable, Sequence
@@ -86,7 +85,7 @@ def text_features(text: str) -> TextFeatures:
         entities=np.unique(np.fromiter(map(_token_hash, names | numbers), dtype=np.uint32)),
         numbers=numbers,
         lead_numbers=_lead_numbers(lead),
-        spelled_numbers=spelled_numbers(text),
+        spelled_numbers=spelled_numbers(tokens),
         token_count=len(tokens),
         paragraph_shingles=paragraph_shingles,
         paragraph_ends=paragraph_ends,
@@ -112,12 +111,6 @@ _NUMBER_WORDS = {
     **{word: value for value, word in enumerate(_TEENS, start=10)},
     **{word: value * 10 for value, word in enumerate(_TENS, start=2)},
 }
-_SPELLED_NUMBER = re.compile(
-    rf"\b({'|'.join(_TENS)})(?:[-\s]({'|'.join(_UNITS)}))?\b|\b({'|'.join(_UNITS + _TEENS)})\b",
-    re.IGNORECASE,
-)
-
-
 _MONTHS = frozenset(
     [
         "january",
@@ -162,16 +155,22 @@ def _lead_numbers(lead: Sequence[Token]) -> frozenset[str]:
     return frozenset(numbers)
 
 
-def spelled_numbers(text: str) -> frozenset[str]:
-    """The numbers from one to ninety-nine written in English words, as digits."""
+def spelled_numbers(tokens: Sequence[Token]) -> frozenset[str]:
+    """The numbers from one to ninety-nine written in English words, as digits (from the
+    tokens: "twenty-one" is two of them)."""
     found = set()
-    for tens, unit, alone in _SPELLED_NUMBER.findall(text):
-        if alone:
-            found.add(str(_NUMBER_WORDS[alone.lower()]))
-        else:
-            found.add(
-                str(_NUMBER_WORDS[tens.lower()] + (_NUMBER_WORDS[unit.lower()] if unit else 0))
-            )
+    index = 0
+    while index < len(tokens):
+        value = _NUMBER_WORDS.get(tokens[index].text)
+        index += 1
+        if value is None:
+            continue
+        if value >= 20 and index < len(tokens):
+            unit = _NUMBER_WORDS.get(tokens[index].text, 0)
+            if unit < 10:
+                value += unit
+                index += 1 if unit else 0
+        found.add(str(value))
     return frozenset(found)
 
 
