@@ -739,10 +739,8 @@ class Store:
         extracted = article.article
         with self._session() as session, session.begin():
             connection = session.connection()
-            self._serialize_decisions(connection)
-            same_url = connection.execute(_ARTICLE_WITH_URL, {"url": extracted.url}).scalar()
-            if same_url is not None:
-                decision = Decision(duplicate_of=same_url, kind=DuplicateKind.SAME_URL)
+
+            def record_copy(decision: Decision) -> None:
                 self._add_duplicate(
                     session,
                     entry_id,
@@ -752,6 +750,12 @@ class Store:
                     decision,
                     article.tags,
                 )
+
+            self._serialize_decisions(connection)
+            same_url = connection.execute(_ARTICLE_WITH_URL, {"url": extracted.url}).scalar()
+            if same_url is not None:
+                decision = Decision(duplicate_of=same_url, kind=DuplicateKind.SAME_URL)
+                record_copy(decision)
                 return IngestResult(
                     outcome=Outcome.DUPLICATE, article_id=same_url, decision=decision
                 )
@@ -783,15 +787,7 @@ class Store:
                 self._finish_entry(session, entry_id, Outcome.STORED, kept_id)
                 outcome = Outcome.STORED
             else:
-                self._add_duplicate(
-                    session,
-                    entry_id,
-                    feed_id,
-                    extracted.url,
-                    extracted.title,
-                    decision,
-                    article.tags,
-                )
+                record_copy(decision)
                 outcome = Outcome.DUPLICATE
             merged = self._merge_other_copies(session, kept_id, dedup, found)
             return IngestResult(
