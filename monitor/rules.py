@@ -26,8 +26,9 @@ from monitor.records import Tag, TagSource
 
 _ACCENTS = re.compile("[\u0300-\u036f]")
 # What NFKD leaves whole: letters with a stroke, curly apostrophes, hyphens and dashes (a
-# hyphen joins words writers also write apart: "14-year-old", "forced-labour"), and the
-# soft hyphen, which only marks where a word may break.
+# hyphen joins words writers also write apart: "14-year-old", "forced-labour"), the soft
+# hyphen, which only marks where a word may break, and the zero-width space Khmer text
+# puts between words (and the word joiner and BOM like it), which no phrase holds.
 _FOLDS = str.maketrans(
     {
         "đ": "d",
@@ -37,6 +38,9 @@ _FOLDS = str.maketrans(
         "’": "'",
         "‘": "'",
         "\u00ad": None,
+        "\u200b": None,
+        "\u2060": None,
+        "\ufeff": None,
         **dict.fromkeys("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", " "),
     }
 )

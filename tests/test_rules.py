@@ -50,6 +50,8 @@ def test_normalise_folds_what_writers_spell_either_way() -> None:
     assert normalize("Đồng Tháp") == normalize("Dong Thap") == "dong thap"
     # Khmer's subscript "t" written with COENG DA or COENG TA.
     assert normalize("ផ្ដន្ទាទោស") == normalize("ផ្តន្ទាទោស")
+    # Zero-width spaces between Khmer words are not in any phrase.
+    assert normalize("ជួញដូរ\u200bមនុស្ស") == normalize("ជួញដូរមនុស្ស")
 
 
 def test_hyphenated_text_matches_spaced_phrases() -> None:
