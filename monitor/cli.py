@@ -85,10 +85,16 @@ MAX_SEARCH_WORDS = 64
 MAX_SEARCH_RESULTS = 10_000
 
 
-def count_option(name: str, default: int, description: str) -> Callable[[F], F]:
+def count_option(
+    name: str, default: int, description: str, maximum: int | None = None
+) -> Callable[[F], F]:
     """An option taking a count of at least one (0 would quietly do nothing)."""
     return click.option(
-        name, type=click.IntRange(min=1), default=default, show_default=True, help=description
+        name,
+        type=click.IntRange(min=1, max=maximum),
+        default=default,
+        show_default=True,
+        help=description,
     )
 
 
@@ -384,10 +390,10 @@ def db_downgrade(context: _Context, revision: str) -> None:
 
 
 def _migrate(context: _Context, migrate: Callable[[Engine, str], None], revision: str) -> None:
+    from alembic.util import CommandError  # here: Alembic is slow to import
+
     engine = create_database_engine(context.settings().database.url)
     check_reachable(engine)
-    from alembic.util import CommandError
-
     try:
         migrate(engine, revision)
     except CommandError as error:
@@ -524,13 +530,7 @@ def explain(context: _Context, url: str) -> None:
 
 @cli.command()
 @click.argument("query")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1, max=MAX_SEARCH_RESULTS),
-    default=20,
-    show_default=True,
-    help="Most articles to list.",
-)
+@count_option("--limit", 20, "Most articles to list.", maximum=MAX_SEARCH_RESULTS)
 @pass_context
 def search(context: _Context, query: str, limit: int) -> None:
     """Full-text search of the stored articles' titles and texts, best matches first.

@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def open_store(settings: Settings, *, sync_feeds: bool = True, create: bool = True) -> Store:
-    """Open the configured database, migrate it to head, and (for the commands that poll)
-    record the configured feeds. With `create` false (the commands that read), a database
-    that does not exist yet is an error, not a new empty one: a wrong path or working
-    directory would otherwise show an empty database as if nothing had been polled."""
+    """Open the configured database, create or migrate it to head, and (for the commands
+    that poll) record the configured feeds. With `create` false (the commands that read),
+    it must already exist at head: a wrong path or working directory would otherwise show
+    a new empty database as if nothing had been polled, and reading never migrates."""
     if not create:
         missing = missing_sqlite_file(settings.database.url)
         if missing is not None:

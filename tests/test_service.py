@@ -231,6 +231,7 @@ def test_hot_reload_add_break_remove(
     config.write_text(
         config.read_text(encoding="utf-8") + '[fetch2]\ntimeout = "fast"\n', encoding="utf-8"
     )
+    time.sleep(5)  # an edit is read once it has stayed the same for one 2 s look
     hits = site.hits("/a.rss")
     wait_for(lambda: site.hits("/a.rss") >= hits + 3, timeout=15)  # the old config runs on
     write_config(config, site, {"b": "/b.rss"}, database_url=database_url)

@@ -187,11 +187,11 @@ class Store:
                     row = rows[url] = Feed(url=url, consecutive_failures=0)
                     session.add(row)
                     row.health = Health.NEVER_POLLED if feed.enabled else Health.DISABLED
+                    row.enabled = feed.enabled
                 elif row.enabled != feed.enabled:
                     row.enabled = feed.enabled
                     row.health = feed_health(_history(row), self.health, now)
                 row.name = feed.name
-                row.enabled = feed.enabled
                 row.interval_seconds = feed.interval
             for url, row in rows.items():
                 if url not in configured and row.enabled:
