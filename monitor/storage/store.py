@@ -774,13 +774,13 @@ class Store:
                 )
             kept_id = decision.duplicate_of
             kept_row = connection.execute(_PROVENANCE_OF, {"article": kept_id}).one()
-            kept_tags = connection.execute(_RULE_TAG_DETAILS, {"article": kept_id}).all()
-            kept_provenance = _provenance(kept_row, known_phrases(kept_tags))
-            newcomer = Provenance(
-                extracted.published_at,
-                dedup.repost_signals,
-                known_phrases((tag.source, tag.detail) for tag in article.tags),
-            )
+            kept_known = new_known = 0
+            if decision.kind is DuplicateKind.SPUN:  # the only kind the phrase count decides
+                kept_tags = connection.execute(_RULE_TAG_DETAILS, {"article": kept_id}).all()
+                kept_known = known_phrases(kept_tags)
+                new_known = known_phrases((tag.source, tag.detail) for tag in article.tags)
+            kept_provenance = _provenance(kept_row, kept_known)
+            newcomer = Provenance(extracted.published_at, dedup.repost_signals, new_known)
             if newcomer_is_original(newcomer, kept_provenance, decision.kind):
                 kept = session.get_one(Article, kept_id)
                 self._replace_with_original(session, kept, feed_id, article, dedup, decision)
