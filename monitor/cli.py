@@ -98,7 +98,19 @@ def count_option(
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # `monitor export | head`: the reader had what it wanted, which is no failure
+            # (click would exit 1). Python would report the pipe again when it flushes
+            # stdout at exit, so stdout goes to /dev/null first.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="monitor")
 @click.option(
     "--config",
@@ -601,9 +613,16 @@ def export_command(
         include_duplicates=include_duplicates,
     )
     if output is None:
-        sys.stdout.flush()
-        count = export(store, sys.stdout.buffer, fmt=fmt, selection=selection)
-        sys.stdout.buffer.flush()
+        try:
+            sys.stdout.flush()
+            count = export(store, sys.stdout.buffer, fmt=fmt, selection=selection)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise  # the reader stopped reading (`| head`): _Commands ends quietly
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot write to standard output: {error.strerror or error}"
+            ) from None
     else:
         count = _export_to_file(store, output, fmt, selection)
     click.echo(f"exported {count} articles", err=True)

@@ -249,3 +249,34 @@ def test_export_to_a_file_is_whole_or_absent(tmp_path: Path) -> None:
     piped = monitor("export", "--format", "csv", "--output", "/dev/stdout", cwd=tmp_path)
     assert piped.returncode == 0 and piped.stdout.startswith("id,url,title,")
     assert Path("/dev/stdout").is_symlink()
+
+
+def test_export_into_a_reader_that_stops_or_a_full_disk(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
+    assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0
+    for command in (("export", "--format", "csv"), ("search", "trafficking"), ("status",)):
+        # `monitor export | head`: the reader leaves before the first byte is written.
+        with subprocess.Popen(
+            [MONITOR, *command],
+            cwd=tmp_path,
+            env=environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()
+            errors = process.stderr.read().decode()
+        assert process.returncode == 0, (command, errors)
+        assert "Traceback" not in errors and "Broken pipe" not in errors, command
+    with Path("/dev/full").open("wb") as full:
+        result = subprocess.run(
+            [MONITOR, "export", "--format", "csv"],
+            cwd=tmp_path,
+            env=environment(),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cannot write to standard output: No space left on device" in result.stderr
