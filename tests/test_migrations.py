@@ -164,7 +164,7 @@ def insert_feed_and_article(connection: sa.Connection, text: str) -> None:
     )
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005", "0006"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007"])
 def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
 
@@ -226,11 +226,50 @@ def test_story_reach_counts_copies_under_other_urls_from_0007(database_url: str)
             )
 
     assert reach() == (3, 3, "x, y, z" if engine.dialect.name == "postgresql" else "x,y,z")
-    upgrade_database(engine)
+    upgrade_database(engine, "0007")
     assert reach() == (2, 2, "y, z" if engine.dialect.name == "postgresql" else "y,z")
     with engine.connect() as connection:
         same_url = connection.execute(sa.text("SELECT same_url_entries FROM story_reach"))
         assert same_url.scalar() == 1
     downgrade_database(engine, "0006")
     assert reach()[0] == 3
+    engine.dispose()
+
+
+def test_story_reach_lists_copying_sites_alike_on_both_databases_from_0008(
+    database_url: str,
+) -> None:
+    engine = create_database_engine(database_url)
+    upgrade_database(engine)
+    with engine.begin() as connection:
+        insert_feed_and_article(connection, "text")
+        # Inserted out of order, one site twice, the article's own URL from another feed.
+        for url, site, kind in [
+            ("http://z/a", "z.org", "spun"),
+            ("http://b/a", "b.com", "near_duplicate"),
+            ("http://x/a", "x", "same_url"),
+            ("http://z/b", "z.org", "near_duplicate"),
+            ("http://a/a", "a.net", "near_duplicate"),
+        ]:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO duplicates (article_id, url, site, kind, similarity, detected_at)"
+                    " VALUES (1, :url, :site, :kind, 0.9, '2024-01-01 00:00:00+00')"
+                ),
+                {"url": url, "site": site, "kind": kind},
+            )
+        connection.execute(
+            sa.text(
+                "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site,"
+                " content_hash) VALUES (2, 'http://x/b', 'B', 't', '2024-01-01 00:00:00+00', 1,"
+                " 'x', 'h2')"
+            )
+        )
+    query = "SELECT copies, copying_sites, copied_by, same_url_entries FROM story_reach"
+    with engine.connect() as connection:
+        reach = [tuple(row) for row in connection.execute(sa.text(query + " ORDER BY article_id"))]
+    assert reach == [(4, 3, "a.net, b.com, z.org", 1), (0, 0, None, 0)]
+    downgrade_database(engine, "0007")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text(query + " WHERE article_id = 1")).one()[:2] == (4, 3)
     engine.dispose()
