@@ -24,7 +24,14 @@ from trafilatura.metadata import (
 from trafilatura.settings import Document
 from trafilatura.utils import handle_compressed_file
 
-from monitor.charsets import decode_declared, decode_mixed_utf8, is_utf8, mostly_utf8
+from monitor.charsets import (
+    decode_declared,
+    decode_mixed_utf8,
+    detect,
+    is_utf8,
+    mostly_utf8,
+    windows_1252_plausible,
+)
 from monitor.errors import ExtractionError
 from monitor.language import classify
 from monitor.records import ExtractedArticle, FeedEntry, FetchedPage
@@ -144,7 +151,8 @@ def page_markup(page: FetchedPage) -> bytes | str:
     declared charset and reads a Polish ISO-8859-2 page as windows-1250 ("±" for
     "ą"). A UTF-8 page with a few stray Latin-1 bytes (declared UTF-8, or not at
     all) is read as UTF-8 with those bytes as windows-1252 rather than with U+FFFD in
-    their place. Anything else goes to trafilatura's detection.
+    their place. Bytes that declare nothing are read as windows-1252 when they read as
+    text, else as detected; ExtractionError when no one reading stands out.
     """
     if is_utf8(page.body):
         return page.body
@@ -157,7 +165,19 @@ def page_markup(page: FetchedPage) -> bytes | str:
         return declared[0]
     if mostly_utf8(body):
         return decode_mixed_utf8(body)
-    return body
+    # Nothing declared. trafilatura's own guess reads a mostly English page with one
+    # French sentence in windows-1252 as windows-1250 ("ętres", "frontičre"): take
+    # windows-1252, the web's default, when it reads as text, and otherwise the
+    # detection that refuses to choose between equally likely readings.
+    if windows_1252_plausible(body):
+        return body.decode("cp1252")
+    if (detected := detect(body)) is not None:
+        return detected[0]
+    raise ExtractionError(
+        f"{page.final_url}: undecodable: no charset declared, and no one encoding reads"
+        " the bytes as text",
+        reason="bad_encoding",
+    )
 
 
 def _declared_charsets(body: bytes, content_type: str | None) -> list[str]:

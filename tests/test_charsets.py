@@ -20,7 +20,7 @@ from monitor.charsets import (
     mostly_utf8,
     windows_1252_plausible,
 )
-from monitor.errors import FeedParseError
+from monitor.errors import ExtractionError, FeedParseError
 from monitor.extract import extract_article, page_markup
 from monitor.feeds import parse_feed
 from monitor.records import FeedEntry, FetchedPage
@@ -199,11 +199,51 @@ def test_a_utf8_page_with_stray_latin1_bytes_has_no_replacement_characters() -> 
     assert isinstance(markup, str) and "\ufffd" not in markup and "Küchenblogs" in markup
 
 
-def test_utf8_and_undeclared_pages_are_left_to_trafilatura() -> None:
+def test_utf8_pages_are_left_to_trafilatura() -> None:
     utf8 = html_page("utf-8").encode()
     assert page_markup(page(utf8)) is utf8
-    undeclared = html_page("x-unknown").encode("cp1252")
-    assert page_markup(page(undeclared, None)) == undeclared
+
+
+ENGLISH = (
+    "Police in Cambodia freed hundreds of workers from a scam compound in Sihanoukville,"
+    " officials said on Monday, in the latest raid on the industry. "
+) * 3
+
+
+@pytest.mark.parametrize(
+    ("sentence", "codec"),
+    [
+        (
+            "Cambodge : la traite des êtres humains à la frontière, ça coûte. L'œuvre naïve.",
+            "cp1252",
+        ),
+        ("Los niños de la compañía, señor, este año: ¿dónde? ¡Sí!", "cp1252"),
+        ("He called it naïve.", "cp1252"),
+        ("Камбоджа: торговля людьми на границе, сказал представитель полиции.", "cp1251"),
+    ],
+)
+def test_an_undeclared_page_mostly_in_english_keeps_its_other_language(
+    sentence: str, codec: str
+) -> None:
+    """No charset anywhere: trafilatura's guess read these as windows-1250 ("ętres",
+    "frontičre", "nińos") or a Baltic code page; the web's default and a detection
+    that weighs the whole text read them right."""
+    body = html_page("x-unknown", ENGLISH).replace("</article>", f"<p>{sentence}</p></article>")
+    article = extract_article(page(body.encode(codec), "text/html"), ENTRY)
+    assert sentence in article.text
+
+
+def test_an_undeclared_page_no_encoding_reads_is_a_failure_not_garbage() -> None:
+    # Bytes that read as text in no encoding more than in another: random high bytes.
+    noise = bytes(range(0x80, 0x100)) * 4
+    body = (
+        html_page("x-unknown", ENGLISH)
+        .encode("ascii")
+        .replace(b"</article>", noise + b"</article>")
+    )
+    with pytest.raises(ExtractionError) as failure:
+        extract_article(page(body, "text/html"), ENTRY)
+    assert failure.value.reason == "bad_encoding"
 
 
 def test_a_gzipped_page_without_content_encoding_is_read() -> None:
