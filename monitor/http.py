@@ -8,6 +8,7 @@ short `reason` (`http_404`, `timeout`, `too_large`, `blocked_address`…).
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 import time
@@ -171,8 +172,12 @@ def fetch_feed(
         raise FetchError(
             f"{url}: not a feed (Content-Type {media_type})", reason="unsupported_content"
         )
+    permanent = bool(response.history) and all(
+        hop.status_code in (301, 308) for hop in response.history
+    )
     return FeedResponse(
         url=str(response.url),
+        moved_to=str(response.url) if permanent and str(response.url) != url else None,
         status=response.status_code,
         body=body,
         headers=dict(response.headers),
@@ -228,11 +233,14 @@ def _get(
     headers: dict[str, str],
     max_size: int,
     deadline: float | None = None,
+    follow_redirects: bool = True,
 ) -> tuple[httpx.Response, bytes]:
     """GET with the body read as a stream: cut at `max_size` bytes, and abandoned at the
     `deadline` (time.monotonic()) however slowly the server trickles it."""
     try:
-        with client.stream("GET", url, headers=headers) as response:
+        with client.stream(
+            "GET", url, headers=headers, follow_redirects=follow_redirects
+        ) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_size:
                 raise _too_large(url, max_size)
@@ -467,15 +475,35 @@ class Fetcher:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def get(self, url: str, *, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
-        with self.limiter.slot(httpx.URL(url).host):
-            return _get(
-                self.client,
-                url,
-                headers=headers,
-                max_size=self.settings.max_response_size,
-                deadline=time.monotonic() + self.settings.total_timeout,
-            )
+    def get(
+        self, url: str, *, headers: dict[str, str], allowed: Callable[[str], None] | None = None
+    ) -> tuple[httpx.Response, bytes]:
+        """GET `url`, following redirects one hop at a time: each hop waits for its own
+        host's turn (an aggregator's link must not reach the publisher outside its
+        limits) and is first passed to `allowed` (robots.txt for pages), which raises to
+        refuse it. The response's `history` holds the redirects, as httpx's would."""
+        deadline = time.monotonic() + self.settings.total_timeout
+        history: list[httpx.Response] = []
+        while True:
+            if allowed is not None:
+                allowed(url)
+            with self.limiter.slot(httpx.URL(url).host):
+                response, body = _get(
+                    self.client,
+                    url,
+                    headers=headers,
+                    max_size=self.settings.max_response_size,
+                    deadline=deadline,
+                    follow_redirects=False,
+                )
+            location = response.headers.get("location")
+            if not response.is_redirect or location is None:
+                response.history = history
+                return response, body
+            if len(history) >= self.settings.max_redirects:
+                raise FetchError(f"{url}: too many redirects", reason="too_many_redirects")
+            history.append(response)
+            url = _redirect_target(url, location)
 
     def feed(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
@@ -490,6 +518,26 @@ class Fetcher:
         )
 
     def page(self, url: str) -> FetchedPage:
-        if self.settings.robots_txt and not self.robots.allows(url):
+        get: Getter = self.get
+        if self.settings.robots_txt:
+            get = functools.partial(self.get, allowed=self._robots_allow)
+        return fetch_page(self.client, url, max_size=self.settings.max_response_size, get=get)
+
+    def _robots_allow(self, url: str) -> None:
+        if not self.robots.allows(url):
             raise FetchError(f"{url}: disallowed by robots.txt", reason="robots_disallowed")
-        return fetch_page(self.client, url, max_size=self.settings.max_response_size, get=self.get)
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """Where a redirect from `url` leads: an http(s) URL, fragment dropped."""
+    try:
+        target = httpx.URL(url).join(location.strip()).copy_with(fragment=None)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise FetchError(
+            f"{url}: invalid redirect to {location!r}: {exc}", reason="invalid_url"
+        ) from None
+    if target.scheme not in ("http", "https"):
+        raise FetchError(
+            f"{url}: redirect to {location!r}: not an http(s) URL", reason="invalid_url"
+        )
+    return str(target)

@@ -130,6 +130,43 @@ def test_robots_txt_is_honoured_for_pages(site: LocalSite) -> None:
     assert site.hits("/private/a.html") == 0
 
 
+def test_robots_txt_is_honoured_at_every_redirect_hop(site: LocalSite) -> None:
+    """An aggregator's link that redirects into a disallowed path: refused before the
+    disallowed page is requested."""
+    site.route(
+        "/robots.txt",
+        lambda _: (200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n"),
+    )
+    site.route("/r/private", lambda _: (302, {"Location": "/private/a.html"}, b""))
+    site.route("/r/public", lambda _: (301, {"Location": "/r/private2"}, b""))
+    site.route("/r/private2", lambda _: (307, {"Location": site.url("/public/a.html")}, b""))
+    site.route("/private/a.html", lambda _: (200, {"Content-Type": "text/html"}, b"<p>x</p>"))
+    site.route("/public/a.html", lambda _: (200, {"Content-Type": "text/html"}, b"<p>y</p>"))
+    settings = FetchSettings(allow_private_addresses=True, per_host_delay=0)
+    with Fetcher(settings) as fetcher:
+        with pytest.raises(FetchError) as caught:
+            fetcher.page(site.url("/r/private"))
+        assert caught.value.reason == "robots_disallowed"
+        assert "/private/a.html" in str(caught.value)
+        page = fetcher.page(site.url("/r/public"))
+    assert (page.body, page.final_url) == (b"<p>y</p>", site.url("/public/a.html"))
+    assert site.hits("/private/a.html") == 0
+
+
+def test_each_redirect_hop_takes_its_hosts_turn(site: LocalSite) -> None:
+    """The per-host limit holds for every request, redirects included: three hops on one
+    host are three requests one `per_host_delay` apart, and the chain still ends."""
+    site.route("/hop/1", lambda _: (302, {"Location": "/hop/2"}, b""))
+    site.route("/hop/2", lambda _: (302, {"Location": "/hop/3"}, b""))
+    site.route("/hop/3", lambda _: (200, {"Content-Type": "text/html"}, b"<p>z</p>"))
+    settings = FetchSettings(allow_private_addresses=True, per_host_delay=0.3, robots_txt=False)
+    with Fetcher(settings) as fetcher:
+        assert fetcher.page(site.url("/hop/1")).body == b"<p>z</p>"
+    starts = sorted(moment for moment, path in site.request_times() if path.startswith("/hop/"))
+    assert len(starts) == 3
+    assert all(later - earlier >= 0.28 for earlier, later in itertools.pairwise(starts))
+
+
 def test_missing_robots_txt_allows_everything(site: LocalSite) -> None:
     site.route("/a.html", lambda _: (200, {"Content-Type": "text/html"}, b"<p>x</p>"))
     with Fetcher(FetchSettings(allow_private_addresses=True, per_host_delay=0)) as fetcher:
