@@ -1,16 +1,19 @@
 """Feed parsing: RSS 0.9x/1.0/2.0, Atom and JSON Feed bytes → FeedDocument.
 
-feedparser does the parsing. A feed it marks malformed ("bozo") still yields
-every entry it could read; only a document with no feed in it is an error.
+feedparser does the parsing of RSS and Atom; JSON Feed, which feedparser 6.0 does
+not read, is read here. A feed marked malformed ("bozo") still yields every entry
+that could be read; only a document with no feed in it is an error.
 """
 
 from __future__ import annotations
 
 import calendar
 import contextlib
+import json
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -34,6 +37,8 @@ from monitor.urls import canonical_url
 
 def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> FeedDocument:
     """Parse feed bytes fetched from `url`; FeedParseError when there is no feed in them."""
+    if _JSON_START.match(body):
+        return _distinct_guids(_parse_json_feed(body, url=url))
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     response_headers.setdefault("content-location", url)
     parsed, misread = _parse(body, response_headers)
@@ -54,13 +59,107 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         else:
             entries.append(entry)
     feed = parsed.get("feed", {})
-    return FeedDocument(
-        title=_plain_text(feed.get("title")),
-        language=_plain_text(feed.get("language")),
-        entries=tuple(entries),
-        malformed=malformed,
-        skipped=skipped,
+    return _distinct_guids(
+        FeedDocument(
+            title=_plain_text(feed.get("title")),
+            language=_plain_text(feed.get("language")),
+            entries=tuple(entries),
+            malformed=malformed,
+            skipped=skipped,
+        )
     )
+
+
+def _distinct_guids(document: FeedDocument) -> FeedDocument:
+    """The document with GUIDs that name several links dropped from those entries.
+
+    A feed whose CMS gives every item one GUID (the site's home page, "1") would
+    otherwise make each new story the entry seen before, lost without a record; an
+    entry without a GUID is identified by its link. The same GUID on the same link
+    (an item listed twice) is one entry, as it should be."""
+    links: dict[str, set[str]] = {}
+    for entry in document.entries:
+        if entry.guid:
+            links.setdefault(entry.guid, set()).add(entry.url)
+    shared = {guid for guid, urls in links.items() if len(urls) > 1}
+    if not shared:
+        return document
+    entries = tuple(
+        replace(entry, guid=None) if entry.guid in shared else entry for entry in document.entries
+    )
+    count = sum(entry.guid in shared for entry in document.entries)
+    note = f"{count} entries share a GUID with other links: identified by their links instead"
+    malformed = f"{document.malformed}; {note}" if document.malformed else note
+    return replace(document, entries=entries, malformed=malformed)
+
+
+_JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
+
+
+def _parse_json_feed(body: bytes, *, url: str) -> FeedDocument:
+    """A JSON Feed (https://jsonfeed.org/version/1.1, and 1.0), which feedparser 6.0
+    does not read."""
+    try:
+        document = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise FeedParseError(f"not a feed: invalid JSON: {error}", reason="not_a_feed") from None
+    version = document.get("version") if isinstance(document, dict) else None
+    if not isinstance(version, str) or not version.startswith("https://jsonfeed.org/version/"):
+        raise FeedParseError(
+            'not a feed: a JSON document without JSON Feed\'s "version"', reason="not_a_feed"
+        )
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise FeedParseError('not a feed: JSON Feed without "items"', reason="not_a_feed")
+    entries: list[FeedEntry] = []
+    for item in items:
+        entry = _json_feed_entry(item, base=url) if isinstance(item, dict) else None
+        if entry is not None:
+            entries.append(entry)
+    return FeedDocument(
+        title=_plain_text(document.get("title")),
+        language=_plain_text(document.get("language")),
+        entries=tuple(entries),
+        skipped=len(items) - len(entries),
+    )
+
+
+def _json_feed_entry(item: dict[str, Any], *, base: str) -> FeedEntry | None:
+    # The item's own page; `external_url` is the page a link post points to.
+    link = next(
+        (value for key in ("url", "external_url") if isinstance(value := item.get(key), str)), None
+    )
+    guid = item.get("id")
+    guid = str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else None
+    categories = tuple(
+        dict.fromkeys(word for tag in item.get("tags") or () if (word := _words(str(tag))))
+    )
+    published = next(
+        (
+            moment
+            for key in ("date_published", "date_modified")
+            if (moment := _rfc3339(item.get(key))) is not None
+        ),
+        None,
+    )
+    return _feed_entry(
+        link,
+        guid=guid,
+        title=item.get("title"),
+        published_at=published,
+        categories=categories,
+        base=base,
+    )
+
+
+def _rfc3339(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # Control characters: never text, and PostgreSQL refuses NUL in a string.
@@ -136,15 +235,6 @@ def _declared_codecs(body: bytes, headers: Mapping[str, str]) -> set[str | None]
 
 
 def _entry(raw: Any, *, base: str) -> FeedEntry | None:
-    guid = _plain_text(raw.get("id"))
-    link = raw.get("link") or (guid if guid and guid.startswith(("http://", "https://")) else None)
-    if not link:
-        return None
-    link = _CONTROL.sub(lambda control: quote(control[0]), urljoin(base, link.strip()))
-    try:
-        url = canonical_url(link)
-    except FetchError:
-        return None
     categories = tuple(
         dict.fromkeys(
             term
@@ -152,12 +242,43 @@ def _entry(raw: Any, *, base: str) -> FeedEntry | None:
             if (term := _words(str(tag.get("term") or tag.get("label") or "")))
         )
     )
+    return _feed_entry(
+        raw.get("link"),
+        guid=raw.get("id"),
+        title=raw.get("title"),
+        published_at=_entry_time(raw),
+        categories=categories,
+        base=base,
+    )
+
+
+def _feed_entry(
+    link: object,
+    *,
+    guid: object,
+    title: object,
+    published_at: datetime | None,
+    categories: tuple[str, ...],
+    base: str,
+) -> FeedEntry | None:
+    """The entry, its link resolved against `base` and canonicalised; None without an
+    http(s) link (its GUID when that is a URL)."""
+    guid = _plain_text(guid)
+    if not isinstance(link, str) or not link.strip():
+        link = guid if guid and guid.startswith(("http://", "https://")) else None
+    if not link:
+        return None
+    link = _CONTROL.sub(lambda control: quote(control[0]), urljoin(base, link.strip()))
+    try:
+        url = canonical_url(link)
+    except FetchError:
+        return None
     return FeedEntry(
         link=link,
         url=url,
         guid=guid[:2048] if guid else None,
-        title=_plain_text(raw.get("title")),
-        published_at=_entry_time(raw),
+        title=_plain_text(title),
+        published_at=published_at,
         categories=categories,
     )
 

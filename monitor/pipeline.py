@@ -30,6 +30,7 @@ from monitor.records import (
     Decision,
     DuplicateKind,
     FeedEntry,
+    FeedResponse,
     Outcome,
     TaggedArticle,
 )
@@ -148,6 +149,7 @@ class Pipeline:
             or (datetime.now(UTC) - state.last_full_fetch_at).total_seconds()
             > self.settings.revalidate_after
         )
+        response: FeedResponse | None = None
         try:
             with self.metrics.fetch_seconds.labels(kind="feed").time():
                 response = self.fetcher.feed(
@@ -174,7 +176,8 @@ class Pipeline:
             due = self.store.record_poll_failure(
                 feed_id,
                 error=f"{error.reason}: {error}",
-                status=getattr(error, "status", None),
+                # A feed that answered 200 with what is not a feed: its status is 200.
+                status=getattr(error, "status", None) or (response.status if response else None),
                 retry_after=getattr(error, "retry_after", None),
                 max_backoff=self.settings.max_backoff,
             )
@@ -188,12 +191,28 @@ class Pipeline:
             return report
 
         self.metrics.polls.labels(result="not_modified" if document is None else "ok").inc()
+        if response.moved_to:
+            log.warning(
+                "feed moved permanently: %s: %s now redirects to %s; put the new address"
+                " in the config file",
+                feed.name,
+                feed.url,
+                response.moved_to,
+                extra=_event(feed, feed.url, "moved"),
+            )
         if document is None:
             report.not_modified = True
         else:
             if document.malformed:
                 log.warning(
                     "feed malformed, using what parsed: %s: %s", feed.name, document.malformed
+                )
+            if document.skipped:
+                log.warning(
+                    "feed items skipped: %s: %d without an http(s) link to an article",
+                    feed.name,
+                    document.skipped,
+                    extra=_event(feed, feed.url, "items_skipped"),
                 )
             report.entries_seen = len(document.entries)
             self._process_new_entries(feed, feed_id, document.entries, report)

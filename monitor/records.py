@@ -45,6 +45,8 @@ class FeedResponse:
     headers: dict[str, str]
     etag: str | None
     last_modified: str | None
+    # The feed's new address when every redirect to it was permanent (301, 308).
+    moved_to: str | None = None
 
     @property
     def not_modified(self) -> bool:

@@ -88,3 +88,82 @@ def test_not_a_feed(body: bytes) -> None:
     with pytest.raises(FeedParseError) as caught:
         parse_feed(body, url="http://news.test/feed")
     assert caught.value.reason == "not_a_feed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"title": "no version", "items": []}',
+        b"[1, 2]",
+        b'{"version": "https://jsonfeed.org/version/1.1"}',
+    ],
+)
+def test_json_that_is_not_a_json_feed(body: bytes) -> None:
+    with pytest.raises(FeedParseError) as caught:
+        parse_feed(body, url="http://news.test/feed.json")
+    assert caught.value.reason == "not_a_feed"
+
+
+def test_json_feed() -> None:
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Mekong <b>Herald</b>",
+        "language": "en",
+        "items": [
+            {
+                "id": "2024-0314",
+                "url": "/2024/03/14/raid.html?utm_source=json",
+                "title": "Police free 312 in Sihanoukville raid",
+                "content_html": "<p>Police freed 312 workers.</p>",
+                "date_published": "2024-03-14T09:30:00+07:00",
+                "tags": ["Human trafficking", " Crime "],
+            },
+            # JSON Feed 1.0 allowed numeric ids; a link post's page is its external_url.
+            {
+                "id": 7,
+                "external_url": "https://wire.test/tip-report",
+                "title": "TIP report",
+                "date_modified": "2024-06-24T00:00:00Z",
+            },
+            {"id": "no-link", "title": "Nothing to fetch"},
+            "not an item",
+        ],
+    }
+    document = parse_feed(
+        b"\xef\xbb\xbf" + json.dumps(feed).encode(), url="http://news.test/feeds/h.json"
+    )
+    assert (document.title, document.language, document.skipped) == ("Mekong Herald", "en", 2)
+    raid, tip = document.entries
+    assert raid.link == "http://news.test/2024/03/14/raid.html?utm_source=json"
+    assert raid.url == "http://news.test/2024/03/14/raid.html"
+    assert (raid.guid, raid.title) == ("2024-0314", "Police free 312 in Sihanoukville raid")
+    assert raid.published_at == datetime(2024, 3, 14, 2, 30, tzinfo=UTC)
+    assert raid.categories == ("Human trafficking", "Crime")
+    assert (tip.url, tip.guid, tip.published_at) == (
+        "https://wire.test/tip-report",
+        "7",
+        datetime(2024, 6, 24, tzinfo=UTC),
+    )
+
+
+def test_a_guid_shared_by_different_links_identifies_none_of_them() -> None:
+    """A CMS that gives every item the site's home page as GUID: each story would be the
+    entry seen before and be lost. The same GUID on the same link is one entry."""
+    items = "".join(
+        f"<item><title>Story {n}</title><link>http://news.test/{n}.html</link>"
+        "<guid>http://news.test/</guid></item>"
+        for n in (1, 2, 3)
+    )
+    items += (
+        "<item><title>A</title><link>http://news.test/a.html</link><guid>urn:a</guid></item>" * 2
+    )
+    feed = f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+    document = parse_feed(feed, url="http://news.test/feed")
+    assert [(entry.url, entry.guid) for entry in document.entries] == [
+        ("http://news.test/1.html", None),
+        ("http://news.test/2.html", None),
+        ("http://news.test/3.html", None),
+        ("http://news.test/a.html", "urn:a"),
+        ("http://news.test/a.html", "urn:a"),
+    ]
+    assert document.malformed is not None and "3 entries share a GUID" in document.malformed

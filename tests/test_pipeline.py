@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -56,6 +57,7 @@ def test_not_a_feed_is_recorded(site: LocalSite, store: Store) -> None:
     assert summary.feeds_failed == 1
     (feed,) = rows(store, Feed)
     assert feed.last_error.startswith("not_a_feed")
+    assert feed.last_status == 200  # the server answered; what it sent was not a feed
 
 
 def test_an_unexpected_error_on_one_page_fails_only_that_entry(
@@ -169,3 +171,88 @@ def test_every_entry_event_logs_its_feed_url_and_outcome(
         fields = (record.__dict__.get("feed"), record.__dict__.get("outcome"))
         assert fields[0] in ("feeds/national.rss", "feeds/wire.atom"), record.getMessage()
         assert fields[1] in ("stored", "duplicate") and record.__dict__.get("url")
+
+
+STORIES = (
+    "/herald/2024/03/14/police-free-312-foreigners-in-sihanoukville-scam-compound-raid.html",
+    "/herald/2024/04/03/ncct-orders-provinces-to-report-monthly-on-scam-compounds.html",
+    "/wire/stories/indonesia-flies-home-87-citizens-freed-from-cambodian-scam-compounds-3c91aa.html",
+    "/observer/stories/battambang-shelter-opens-for-trafficking-survivors.html",
+    "/observer/news/2024/05/siem-reap-police-arrest-telegram-broker-18832.html",
+)
+
+
+def test_a_feed_giving_every_item_one_guid_loses_no_story(site: LocalSite, store: Store) -> None:
+    """Every item's GUID is the site's home page: each new story is stored, on the first
+    poll and on the next, when two more are listed."""
+    listed = 3
+
+    def feed(_: Any) -> tuple[int, dict[str, str], bytes]:
+        items = "".join(
+            f"<item><title>{path}</title><link>{site.url(path)}</link>"
+            f"<guid>{site.url('/')}</guid></item>"
+            for path in STORIES[:listed]
+        )
+        body = f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+        return 200, {"Content-Type": "application/rss+xml"}, body.encode()
+
+    site.route("/oneguid.rss", feed)
+    first = run_once(settings(site, "oneguid.rss"), store)
+    assert first.total("new_entries") == 3
+    listed = 5
+    second = run_once(settings(site, "oneguid.rss"), store)
+    assert second.total("new_entries") == 2
+    entries = rows(store, Entry)
+    assert sorted(entry.url for entry in entries) == sorted(site.url(path) for path in STORIES)
+    assert {entry.outcome for entry in entries} == {Outcome.STORED}
+
+
+def test_a_json_feed_is_polled(site: LocalSite, store: Store) -> None:
+    items = [
+        {"id": path, "url": site.url(path), "title": path, "date_published": "2024-05-01T00:00:00Z"}
+        for path in STORIES[:2]
+    ]
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": items})
+    site.route(
+        "/feed.json", lambda _: (200, {"Content-Type": "application/feed+json"}, body.encode())
+    )
+    summary = run_once(settings(site, "feed.json"), store)
+    assert summary.feeds_failed == 0 and summary.total("stored") == 2
+    (feed,) = rows(store, Feed)
+    assert feed.title == "J"
+
+
+def test_a_feed_that_moved_for_good_is_reported(
+    site: LocalSite, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    site.route("/old.rss", lambda _: (301, {"Location": "/feeds/wire.atom"}, b""))
+    site.route("/for-now.rss", lambda _: (302, {"Location": "/feeds/wire.atom"}, b""))
+    with caplog.at_level("WARNING", logger="monitor.pipeline"):
+        summary = run_once(settings(site, "old.rss", "for-now.rss"), store)
+    assert summary.feeds_failed == 0
+    moved = [r.getMessage() for r in caplog.records if r.getMessage().startswith("feed moved")]
+    assert moved == [
+        f"feed moved permanently: old.rss: {site.url('/old.rss')} now redirects to"
+        f" {site.url('/feeds/wire.atom')}; put the new address in the config file"
+    ]
+
+
+def test_items_without_a_link_are_reported(
+    site: LocalSite, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = (
+        '<rss version="2.0"><channel><title>t</title>'
+        f"<item><title>ok</title><link>{site.url(STORIES[0])}</link></item>"
+        '<item><title>no link</title><guid isPermaLink="false">x-1</guid></item>'
+        "<item><title>ftp</title><link>ftp://news.test/a</link></item>"
+        "</channel></rss>"
+    )
+    site.route(
+        "/links.rss", lambda _: (200, {"Content-Type": "application/rss+xml"}, body.encode())
+    )
+    with caplog.at_level("WARNING", logger="monitor.pipeline"):
+        run_once(settings(site, "links.rss"), store)
+    assert any(
+        r.getMessage() == "feed items skipped: links.rss: 2 without an http(s) link to an article"
+        for r in caplog.records
+    )
