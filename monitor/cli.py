@@ -301,12 +301,19 @@ def _when(moment: datetime | None) -> str:
 
 
 @cli.command("run-once")
+@click.option(
+    "--ignore-backoff",
+    is_flag=True,
+    help="Also poll the feeds backing off after failures or asked to wait (Retry-After).",
+)
 @pass_context
-def run_once_command(context: _Context) -> None:
+def run_once_command(context: _Context, ignore_backoff: bool) -> None:
     """Poll every enabled feed once, process every new entry and print a summary.
 
-    Exits 0 even when some feeds fail (their errors are printed and recorded on
-    the feeds table); non-zero only when the configuration or database is unusable.
+    Feeds backing off (after failures in a row, or a server's Retry-After) are left
+    until their next try, as the daemon leaves them. Exits 0 even when some feeds fail
+    (their errors are printed and recorded on the feeds table); non-zero only when the
+    configuration or database is unusable.
     """
     settings = context.settings()
     heap.limit_arenas()  # before any thread starts
@@ -325,12 +332,18 @@ def run_once_command(context: _Context) -> None:
         def advance(report: PollReport) -> None:
             bar.update(1, report.feed)
 
-        summary = run_once(settings, store, stop=stop, progress=advance)
+        summary = run_once(
+            settings, store, stop=stop, progress=advance, ignore_backoff=ignore_backoff
+        )
     for report in summary.reports:
         if report.error:
             click.echo(f"feed failed: {report.feed}: {report.error}")
+    for name, due in summary.backing_off:
+        click.echo(f"feed backing off: {name}: not polled before {due:%Y-%m-%d %H:%M} UTC")
     click.echo(
-        f"feeds polled: {summary.feeds_polled} ({summary.feeds_failed} failed)\n"
+        f"feeds polled: {summary.feeds_polled} ({summary.feeds_failed} failed"
+        + (f", {len(summary.backing_off)} backing off not polled" if summary.backing_off else "")
+        + ")\n"
         f"entries seen: {summary.total('entries_seen')} "
         f"(new: {summary.total('new_entries')})\n"
         f"stored: {summary.outcomes.get(Outcome.STORED, 0)}\n"

@@ -10,10 +10,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from monitor.analysis import Analyser
 from monitor.config import Settings
 from monitor.errors import DatabaseError
+from monitor.health import Health
 from monitor.http import Fetcher
 from monitor.pipeline import Pipeline, PollReport
 from monitor.rules import RuleSet
@@ -74,6 +76,8 @@ class RunSummary:
     """Totals over the polls of one `run-once`."""
 
     reports: list[PollReport] = field(default_factory=list)
+    # Feeds not polled: backing off after failures, or asked to wait (Retry-After).
+    backing_off: list[tuple[str, datetime]] = field(default_factory=list)
     # Outcomes of the entries processed, read from the database after the run.
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -98,11 +102,19 @@ def run_once(
     *,
     stop: threading.Event | None = None,
     progress: Callable[[PollReport], None] | None = None,
+    ignore_backoff: bool = False,
 ) -> RunSummary:
-    """Poll every enabled feed once, one after the other."""
+    """Poll every enabled feed once, one after the other, except those backing off
+    (after failures, or a server's Retry-After), unless `ignore_backoff`: a run-once
+    from cron must not hammer a site that asked it to wait."""
     feed_ids = store.sync_feeds(settings.feeds)
     summary = RunSummary()
     stop = stop or threading.Event()
+    put_off = {
+        feed.url: feed.next_poll_at
+        for feed, health in ([] if ignore_backoff else store.feed_health_report())
+        if health == Health.BACKING_OFF and feed.next_poll_at is not None
+    }
     with Fetcher(settings.fetch) as fetcher, Analyser(settings.processing.workers) as analyser:
         pipeline = Pipeline(
             store, fetcher, rules=RuleSet.from_settings(settings), stop=stop, analyser=analyser
@@ -110,6 +122,15 @@ def run_once(
         for feed in settings.enabled_feeds:
             if stop.is_set():
                 break
+            if (due := put_off.get(feed.url)) is not None:
+                log.info(
+                    "feed backing off: %s: not polled before %s",
+                    feed.name,
+                    due.isoformat(timespec="seconds"),
+                    extra={"feed": feed.name, "url": feed.url, "outcome": "backing_off"},
+                )
+                summary.backing_off.append((feed.name, due))
+                continue
             report = pipeline.poll(feed, feed_ids[feed.url])
             summary.add(report)
             if progress:

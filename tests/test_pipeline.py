@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -256,3 +257,21 @@ def test_items_without_a_link_are_reported(
         r.getMessage() == "feed items skipped: links.rss: 2 without an http(s) link to an article"
         for r in caplog.records
     )
+
+
+def test_run_once_leaves_a_feed_that_asked_to_wait(site: LocalSite, store: Store) -> None:
+    """429 with Retry-After: an hour. A second run-once (cron's next) does not ask again;
+    a feed failing once is only failing, and is polled; --ignore-backoff polls both."""
+    site.route("/busy.rss", lambda _: (429, {"Retry-After": "3600"}, b""))
+    site.route("/down.rss", lambda _: (500, {}, b""))
+    config = settings(site, "busy.rss", "down.rss")
+    first = run_once(config, store)
+    assert (first.feeds_polled, first.feeds_failed, first.backing_off) == (2, 2, [])
+    second = run_once(config, store)
+    assert [report.feed for report in second.reports] == ["down.rss"]
+    ((name, due),) = second.backing_off
+    assert name == "busy.rss" and due > datetime.now(UTC) + timedelta(minutes=59)
+    assert (site.hits("/busy.rss"), site.hits("/down.rss")) == (1, 2)
+    forced = run_once(config, store, ignore_backoff=True)
+    assert forced.feeds_polled == 2 and forced.backing_off == []
+    assert site.hits("/busy.rss") == 2
