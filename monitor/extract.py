@@ -3,6 +3,7 @@ title and date as fallbacks and the language detected from the text."""
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -10,6 +11,7 @@ import threading
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import trafilatura
 from htmldate import find_date
@@ -72,6 +74,8 @@ _PUBLISHED_XPATH = (
 def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
     """The article in `page`; ExtractionError when it holds no article text."""
     markup = page_markup(page)
+    if _media_type(page.content_type) == "text/plain":
+        markup = plain_text_as_html(markup if isinstance(markup, str) else markup.decode())
     with EXTRACTION_LOCK:
         try:
             tree = trafilatura.load_html(markup)
@@ -96,6 +100,11 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
             f"{page.final_url}: no article text found ({len(text)} characters)",
             reason="no_article_text",
         )
+    if (wall := interstitial(page.final_url, _clean(metadata.title), text)) is not None:
+        # Stored, it would be the "original" of every later story behind the same wall.
+        raise ExtractionError(
+            f"{page.final_url}: not the article but {wall}", reason="interstitial"
+        )
     title = _clean(metadata.title) or entry.title or _first_words(text)
     published_at = choose_published_at(
         declared_time or _parse_page_date(metadata.date),
@@ -112,6 +121,52 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         site=site_of(page.final_url),
         fetched_at=page.fetched_at,
     )
+
+
+# Pages a site or a service shows instead of the article: cookie consent, bot checks,
+# access walls. Known by where they are served from, or by their whole title.
+_CONSENT_HOSTS = frozenset(
+    {"consent.google.com", "consent.youtube.com", "consent.yahoo.com", "guce.yahoo.com"}
+)
+_INTERSTITIAL_TITLE = re.compile(
+    r"before you continue(?: to \w+)?|just a moment\W*|attention required!? \| cloudflare"
+    r"|access denied|access to this page has been denied|are you a (?:robot|human)\??"
+    r"|please verify you are a human|security check|checking your browser\W*|ddos-guard"
+    r"|one more step|verify you are human|please enable (?:javascript|cookies)\W*",
+    re.IGNORECASE,
+)
+# A consent page's text is short; an article titled "Access denied" is not.
+_INTERSTITIAL_MAX_CHARS = 3000
+
+
+def interstitial(final_url: str, title: str | None, text: str) -> str | None:
+    """What the page is when it is a consent, bot-check or access page, else None."""
+    if (urlsplit(final_url).hostname or "").lower() in _CONSENT_HOSTS:
+        return "a consent page"
+    if title and len(text) <= _INTERSTITIAL_MAX_CHARS and _INTERSTITIAL_TITLE.fullmatch(title):
+        return f"a page titled {title!r} (consent, bot check or access wall)"
+    return None
+
+
+def plain_text_as_html(text: str) -> str:
+    """A text/plain page as HTML trafilatura reads: its first line the title when it is
+    short, a paragraph at each blank line."""
+    blocks = [" ".join(block.split()) for block in re.split(r"\n\s*\n", text.strip())]
+    blocks = [block for block in blocks if block]
+    first_line = text.strip().split("\n", 1)[0].strip()
+    head = ""
+    if blocks and 0 < len(first_line) <= 200 and blocks[0] == first_line:
+        head = f"<title>{html.escape(first_line)}</title>"
+        blocks[0:1] = []
+        body = f"<h1>{html.escape(first_line)}</h1>"
+    else:
+        body = ""
+    body += "".join(f"<p>{html.escape(block)}</p>" for block in blocks)
+    return f"<html><head>{head}</head><body><article>{body}</article></body></html>"
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def page_metadata(tree: Any, url: str) -> Document:

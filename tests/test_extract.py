@@ -202,3 +202,59 @@ def test_page_metadata_reads_what_trafilaturas_extract_metadata_reads() -> None:
         assert kept == (theirs.title, theirs.author, theirs.date), path
         compared += 1
     assert compared >= 10
+
+
+CONSENT = (
+    b"<html><head><title>Before you continue</title></head><body><main><h1>Before you"
+    b" continue to Google</h1><p>We use cookies and data to deliver and maintain Google"
+    b" services, track outages and protect against spam, fraud and abuse.</p><p>If you"
+    b" choose to Accept all, we will also use cookies and data to develop and improve new"
+    b" services.</p><button>Reject all</button><button>Accept all</button></main></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "url"),
+    [
+        (CONSENT, "http://news.test/story.html"),
+        (CONSENT.replace(b"Before you continue", b"Sign in"), "https://consent.google.com/m"),
+        (
+            CONSENT.replace(b"Before you continue</", b"Just a moment...</").replace(
+                b"Before you continue to Google", b"Checking your browser"
+            ),
+            "http://news.test/a",
+        ),
+    ],
+)
+def test_a_consent_or_bot_check_page_is_no_article(body: bytes, url: str) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        extract_article(page(body, url), entry())
+    assert caught.value.reason == "interstitial"
+
+
+def test_an_article_titled_like_a_wall_is_an_article() -> None:
+    paragraph = "<p>" + "Thai workers were refused entry at the Poipet checkpoint. " * 60 + "</p>"
+    body = f"<html><head><title>Access denied</title></head><body><article>{paragraph}"
+    article = extract_article(page((body + "</article></body></html>").encode()), entry())
+    assert article.title == "Access denied"
+
+
+def test_a_plain_text_page_is_read() -> None:
+    text = (
+        "Police free 312 workers in Sihanoukville raid\n\n"
+        "Police freed 312 foreign workers from a scam compound in Sihanoukville on Thursday,\n"
+        "officials said. The workers <had been held> for months.\n\n"
+        "The National Committee for Counter Trafficking said it would investigate.\n"
+    )
+    plain = FetchedPage(
+        url="http://news.test/a.txt",
+        final_url="http://news.test/a.txt",
+        status=200,
+        content_type="text/plain; charset=utf-8",
+        body=text.encode(),
+        fetched_at=FETCHED,
+    )
+    article = extract_article(plain, entry())
+    assert article.title == "Police free 312 workers in Sihanoukville raid"
+    assert "Sihanoukville on Thursday, officials said. The workers <had been held>" in article.text
+    assert "National Committee for Counter Trafficking" in article.text
