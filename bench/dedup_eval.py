@@ -288,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report)
     if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(report, encoding="utf-8")
     if args.json:
         data: dict[str, Any] = {
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             "monitor": [score.to_dict() for score in monitor_scores],
             "baselines": [score.to_dict() for score in baselines],
         }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
     return 0
 

@@ -175,9 +175,14 @@ def corpus() -> list[dict[str, Any]]:
 
 
 def rule_tags() -> list[tuple[str, list[str]]]:
-    """The shipped taxonomy: each rule's name and a few of its phrases."""
+    """The shipped taxonomy: each tag's name and a few of its phrases. Several rules may
+    give one tag (config.toml's `theme:scam-compounds` has two): one entry per tag, as
+    an article holds each tag once per source."""
     settings = load_settings(REPO / "config.toml", environ={})
-    return [(rule.name, list(rule.any[:4]) or list(rule.all[:2])) for rule in settings.tags]
+    tags: dict[str, list[str]] = {}
+    for rule in settings.tags:
+        tags.setdefault(rule.name, list(rule.any[:4]) or list(rule.all[:2]))
+    return list(tags.items())
 
 
 def generate(

@@ -546,6 +546,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--runs 0 measures nothing without --profile")
     if args.profile:
         args.profile = args.profile.resolve()  # monitor runs in another directory
+        args.profile.parent.mkdir(parents=True, exist_ok=True)
     return args
 
 
@@ -756,6 +757,16 @@ def render(results: Results, args: argparse.Namespace) -> str:
             f" {cpu:.1f} | {cpu / results.pages * 1000:.0f} |"
         )
     lines.append("")
+    if "a1" in results.seconds and "a2" in results.seconds:
+        speedup = results.rate("a2") / results.rate("a1")
+        if speedup < 1.5:
+            # Two processes ought to nearly double one: else the cores were not both
+            # free (other work on the machine), and the ratios below measure that.
+            lines.append(
+                f"- WARNING: the pool of two ran only {speedup:.2f} times as fast as one"
+                " process: both cores were not free for the ceiling, so the ratios to"
+                " (a2) below say little; measure again on an idle machine"
+            )
     for backend in ("sqlite", "postgresql", "nostore"):
         if backend not in results.seconds or "a2" not in results.seconds:
             continue
