@@ -340,9 +340,16 @@ def run_once_command(context: _Context, ignore_backoff: bool) -> None:
             click.echo(f"feed failed: {report.feed}: {report.error}")
     for name, due in summary.backing_off:
         click.echo(f"feed backing off: {name}: not polled before {due:%Y-%m-%d %H:%M} UTC")
+    for name in summary.held_elsewhere:
+        click.echo(f"feed being polled by another process (a daemon): {name}: not polled")
+    not_polled = [
+        f"{len(summary.backing_off)} backing off" if summary.backing_off else "",
+        f"{len(summary.held_elsewhere)} polled elsewhere" if summary.held_elsewhere else "",
+    ]
+    skipped = ", ".join(part for part in not_polled if part)
     click.echo(
         f"feeds polled: {summary.feeds_polled} ({summary.feeds_failed} failed"
-        + (f", {len(summary.backing_off)} backing off not polled" if summary.backing_off else "")
+        + (f"; not polled: {skipped}" if skipped else "")
         + ")\n"
         f"entries seen: {summary.total('entries_seen')} "
         f"(new: {summary.total('new_entries')})\n"

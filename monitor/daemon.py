@@ -9,11 +9,8 @@ Retry-After) is the database's word (`feeds.next_poll_at`), checked when its job
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +30,7 @@ from monitor.config import (
 )
 from monitor.errors import ConfigError
 from monitor.http import Fetcher
+from monitor.leases import LEASE_HOLD, LeaseKeeper, process_identity
 from monitor.observability import Metrics
 from monitor.pipeline import Pipeline
 from monitor.rules import RuleSet
@@ -44,8 +42,6 @@ WATCH_EVERY = 2.0  # seconds between looks at the configuration file
 MAX_JITTER = 300.0  # seconds
 # On a stop: how long the work in hand may take before its fetches are cut off.
 STOP_GRACE = 6.0
-# How long a replica may hold a feed for one poll; a crashed replica's lease expires.
-LEASE_HOLD = 30 * 60.0
 
 
 def jitter_for(interval: float) -> float:
@@ -76,7 +72,7 @@ class Daemon:
         # Set by whoever serves /healthz and /metrics: called with the new [http] settings
         # on a reload that changes them, it answers whether they now apply.
         self.on_http_change: Callable[[HttpSettings], bool] | None = None
-        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.identity = process_identity()
         self._config_signature = self._signature()
         # A change seen at one look is applied at the next if the file stayed the same
         # in between: an editor that truncates the file and then writes it must not be
@@ -117,14 +113,15 @@ class Daemon:
                 id="config-watch",
                 executor="watch",
             )
-        self.scheduler.start()
-        log.info("daemon started: %d feeds scheduled", len(self._scheduled))
-        if not self._scheduled:
-            log.warning(
-                "no enabled feed in the configuration: nothing is polled until one is added"
-            )
-        self.stop.wait()
-        self._shut_down()
+        with LeaseKeeper(self.store, self.identity):
+            self.scheduler.start()
+            log.info("daemon started: %d feeds scheduled", len(self._scheduled))
+            if not self._scheduled:
+                log.warning(
+                    "no enabled feed in the configuration: nothing is polled until one is added"
+                )
+            self.stop.wait()
+            self._shut_down()
 
     # Scheduling
 

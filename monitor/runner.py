@@ -17,6 +17,7 @@ from monitor.config import Settings
 from monitor.errors import DatabaseError
 from monitor.health import Health
 from monitor.http import Fetcher
+from monitor.leases import LEASE_HOLD, LeaseKeeper, process_identity
 from monitor.pipeline import Pipeline, PollReport
 from monitor.rules import RuleSet
 from monitor.storage.database import (
@@ -78,6 +79,8 @@ class RunSummary:
     reports: list[PollReport] = field(default_factory=list)
     # Feeds not polled: backing off after failures, or asked to wait (Retry-After).
     backing_off: list[tuple[str, datetime]] = field(default_factory=list)
+    # Feeds not polled: another process (the daemon) is polling them.
+    held_elsewhere: list[str] = field(default_factory=list)
     # Outcomes of the entries processed, read from the database after the run.
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -115,13 +118,32 @@ def run_once(
         for feed, health in ([] if ignore_backoff else store.feed_health_report())
         if health == Health.BACKING_OFF and feed.next_poll_at is not None
     }
-    with Fetcher(settings.fetch) as fetcher, Analyser(settings.processing.workers) as analyser:
+    owner = process_identity()
+    # A daemon on the same database polls feeds too: its feed's entries must not be
+    # worked on by two processes at once (each would record the other's article as a
+    # copy of itself). Every feed not held elsewhere is taken for the whole run.
+    held = store.lease_feeds(
+        [feed_ids[feed.url] for feed in settings.enabled_feeds], owner=owner, hold=LEASE_HOLD
+    )
+    with (
+        LeaseKeeper(store, owner),
+        Fetcher(settings.fetch) as fetcher,
+        Analyser(settings.processing.workers) as analyser,
+    ):
         pipeline = Pipeline(
             store, fetcher, rules=RuleSet.from_settings(settings), stop=stop, analyser=analyser
         )
         for feed in settings.enabled_feeds:
             if stop.is_set():
                 break
+            if feed_ids[feed.url] not in held:
+                log.warning(
+                    "feed being polled by another process: %s: not polled",
+                    feed.name,
+                    extra={"feed": feed.name, "url": feed.url, "outcome": "held_elsewhere"},
+                )
+                summary.held_elsewhere.append(feed.name)
+                continue
             if (due := put_off.get(feed.url)) is not None:
                 log.info(
                     "feed backing off: %s: not polled before %s",

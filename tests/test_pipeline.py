@@ -275,3 +275,19 @@ def test_run_once_leaves_a_feed_that_asked_to_wait(site: LocalSite, store: Store
     forced = run_once(config, store, ignore_backoff=True)
     assert forced.feeds_polled == 2 and forced.backing_off == []
     assert site.hits("/busy.rss") == 2
+
+
+def test_run_once_leaves_a_feed_the_daemon_is_polling(site: LocalSite, store: Store) -> None:
+    """A daemon holds the feed's lease: run-once must not work on its entries too (each
+    process recorded the other's article as a copy of itself)."""
+    config = settings(site, "feeds/national.rss", "feeds/wire.atom")
+    ids = store.sync_feeds(config.feeds)
+    assert store.lease_feed(ids[site.url("/feeds/national.rss")], owner="daemon", hold=60)
+    summary = run_once(config, store)
+    assert summary.held_elsewhere == ["feeds/national.rss"]
+    assert [report.feed for report in summary.reports] == ["feeds/wire.atom"]
+    assert site.hits("/feeds/national.rss") == 0
+    with store.engine.connect() as connection:
+        owners = dict(connection.execute(sa.select(Feed.name, Feed.lease_owner)).all())
+    # run-once gave back what it took, and only that.
+    assert owners == {"feeds/national.rss": "daemon", "feeds/wire.atom": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -493,6 +494,31 @@ def test_feed_leases_let_one_replica_poll(store: Store) -> None:
     store.release_feed(feed_id, owner="b")
     assert store.lease_feed(feed_id, owner="d", hold=-1)
     assert store.lease_feed(feed_id, owner="e", hold=60)
+
+
+def test_leases_taken_together_renewed_and_given_back(store: Store) -> None:
+    other = FEED.model_copy(update={"url": "http://news.test/other.rss", "name": "other"})
+    ids = store.sync_feeds([FEED, other])
+    assert store.lease_feed(ids[other.url], owner="daemon", hold=60)
+    # run-once takes what is free, in one statement; the daemon's feed stays the daemon's.
+    assert store.lease_feeds(list(ids.values()), owner="once", hold=60) == {ids[FEED.url]}
+    # Renewing keeps a short lease alive; a holder that stops renewing loses it.
+    store.renew_leases(owner="once", hold=60)
+    store.renew_leases(owner="daemon", hold=-1)  # as if its last renewal had run out
+    assert store.lease_feeds(list(ids.values()), owner="next", hold=60) == {ids[other.url]}
+    store.release_feed(None, owner="once")
+    assert store.lease_feeds([ids[FEED.url]], owner="next", hold=60) == {ids[FEED.url]}
+
+
+def test_the_lease_keeper_renews_while_in_use_and_gives_back_on_exit(store: Store) -> None:
+    from monitor.leases import LeaseKeeper
+
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    with LeaseKeeper(store, "keeper", every=0.05):
+        assert store.lease_feed(feed_id, owner="keeper", hold=0.3)
+        time.sleep(0.6)  # past the 0.3 s it was taken for: only renewal holds it
+        assert not store.lease_feed(feed_id, owner="other", hold=60)
+    assert store.lease_feed(feed_id, owner="other", hold=60)
 
 
 def test_a_spin_sharing_no_lsh_band_is_found_by_its_numbers(store: Store) -> None:

@@ -323,11 +323,43 @@ class Store:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def release_feed(self, feed_id: int, *, owner: str) -> None:
+    def lease_feeds(self, feed_ids: Sequence[int], *, owner: str, hold: float) -> set[int]:
+        """Take every feed of `feed_ids` that no other process holds, in one UPDATE;
+        the ids taken."""
+        if not feed_ids:
+            return set()
+        now = utc_now()
+        free = sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now, Feed.lease_owner == owner)
         with self._session() as session, session.begin():
             session.execute(
                 sa.update(Feed)
-                .where(Feed.id == feed_id, Feed.lease_owner == owner)
+                .where(Feed.id.in_(feed_ids), free)
+                .values(lease_owner=owner, lease_until=now + timedelta(seconds=hold))
+                .execution_options(synchronize_session=False)
+            )
+            held = session.execute(
+                sa.select(Feed.id).where(Feed.id.in_(feed_ids), Feed.lease_owner == owner)
+            )
+            return set(held.scalars())
+
+    def renew_leases(self, *, owner: str, hold: float) -> None:
+        """Extend every lease `owner` holds: a process that dies stops renewing, and its
+        feeds are free `hold` seconds later."""
+        with self._session() as session, session.begin():
+            session.execute(
+                sa.update(Feed)
+                .where(Feed.lease_owner == owner)
+                .values(lease_until=utc_now() + timedelta(seconds=hold))
+                .execution_options(synchronize_session=False)
+            )
+
+    def release_feed(self, feed_id: int | None, *, owner: str) -> None:
+        """Give back the feed's lease, or (`feed_id` None) every lease `owner` holds."""
+        mine = Feed.lease_owner == owner
+        with self._session() as session, session.begin():
+            session.execute(
+                sa.update(Feed)
+                .where(mine if feed_id is None else sa.and_(Feed.id == feed_id, mine))
                 .values(lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
