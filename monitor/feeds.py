@@ -31,7 +31,7 @@ from monitor.charsets import (
     windows_1252_plausible,
 )
 from monitor.errors import FeedParseError, FetchError
-from monitor.records import FeedDocument, FeedEntry
+from monitor.records import MAX_URL_LENGTH, FeedDocument, FeedEntry
 from monitor.urls import canonical_url
 
 
@@ -273,6 +273,8 @@ def _feed_entry(
         url = canonical_url(link)
     except FetchError:
         return None
+    if max(len(link), len(url)) > MAX_URL_LENGTH:
+        return None  # the database keeps links and URLs of at most this length
     return FeedEntry(
         link=link,
         url=url,

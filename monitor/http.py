@@ -26,7 +26,7 @@ from monitor.addresses import AddressPolicy
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.health import parse_retry_after
-from monitor.records import FeedResponse, FetchedPage
+from monitor.records import MAX_URL_LENGTH, FeedResponse, FetchedPage
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -200,6 +200,11 @@ def fetch_page(
             _status_message(response),
             reason=f"http_{response.status_code}",
             status=response.status_code,
+        )
+    if len(str(response.url)) > MAX_URL_LENGTH:
+        raise FetchError(
+            f"{url}: redirected to a URL longer than {MAX_URL_LENGTH} characters",
+            reason="invalid_url",
         )
     content_type = response.headers.get("content-type")
     media_type = _media_type(response)

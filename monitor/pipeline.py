@@ -209,7 +209,8 @@ class Pipeline:
                 )
             if document.skipped:
                 log.warning(
-                    "feed items skipped: %s: %d without an http(s) link to an article",
+                    "feed items skipped: %s: %d without a usable link to an article (none, not"
+                    " http(s), or longer than 2,048 characters)",
                     feed.name,
                     document.skipped,
                     extra=_event(feed, feed.url, "items_skipped"),

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+# The database keeps URLs (entries, articles, duplicates) of at most this many characters.
+MAX_URL_LENGTH = 2048
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FeedEntry:

@@ -254,7 +254,9 @@ def test_items_without_a_link_are_reported(
     with caplog.at_level("WARNING", logger="monitor.pipeline"):
         run_once(settings(site, "links.rss"), store)
     assert any(
-        r.getMessage() == "feed items skipped: links.rss: 2 without an http(s) link to an article"
+        r.getMessage()
+        == "feed items skipped: links.rss: 2 without a usable link to an article (none, not"
+        " http(s), or longer than 2,048 characters)"
         for r in caplog.records
     )
 
@@ -291,3 +293,19 @@ def test_run_once_leaves_a_feed_the_daemon_is_polling(site: LocalSite, store: St
         owners = dict(connection.execute(sa.select(Feed.name, Feed.lease_owner)).all())
     # run-once gave back what it took, and only that.
     assert owners == {"feeds/national.rss": "daemon", "feeds/wire.atom": None}
+
+
+def test_a_link_too_long_to_store_skips_only_that_item(site: LocalSite, store: Store) -> None:
+    """On PostgreSQL a 2,300-character URL overflowed entries.url: the whole feed's
+    claim failed at every poll, reported as the database being away."""
+    long_link = site.url(STORIES[1]) + "?q=" + "x" * 2300
+    body = (
+        '<rss version="2.0"><channel><title>t</title>'
+        f"<item><title>ok</title><link>{site.url(STORIES[0])}</link></item>"
+        f"<item><title>long</title><link>{long_link}</link></item>"
+        "</channel></rss>"
+    )
+    site.route("/long.rss", lambda _: (200, {"Content-Type": "application/rss+xml"}, body.encode()))
+    summary = run_once(settings(site, "long.rss"), store)
+    assert summary.feeds_failed == 0 and summary.total("stored") == 1
+    assert [entry.url for entry in rows(store, Entry)] == [site.url(STORIES[0])]
