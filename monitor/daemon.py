@@ -282,9 +282,9 @@ class Daemon:
         log.info("stopping: finishing the entries in hand")
         self.scheduler.shutdown(wait=False)
         deadline = time.monotonic() + STOP_GRACE
-        while self._busy() and time.monotonic() < deadline:
+        while self.busy() and time.monotonic() < deadline:
             time.sleep(0.1)
-        if self._busy():
+        if self.busy():
             log.warning("abandoning the fetches still in flight")
         # Cutting the connections makes any fetch in hand fail at once; the pipeline
         # leaves its entry pending (nothing half-written) because a stop is set.
@@ -292,7 +292,8 @@ class Daemon:
         self.analyser.close()
         log.info("daemon stopped")
 
-    def _busy(self) -> bool:
+    def busy(self) -> bool:
+        """Whether a poll is still in hand."""
         return self.pipeline.active > 0
 
 

@@ -18,12 +18,15 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from monitor.storage.database import within
 from monitor.storage.store import Store
 
 log = logging.getLogger(__name__)
 
 LEASE_HOLD = 120.0
 RENEW_EVERY = 30.0
+# Giving the leases back at the end waits no longer: they expire anyway.
+RELEASE_SECONDS = 3.0
 
 
 def process_identity() -> str:
@@ -57,8 +60,8 @@ class LeaseKeeper:
         # up the exit (the lease then expires by itself).
         self._thread.join(timeout=1.0)
         try:
-            self.store.release_feed(None, owner=self.owner)
-        except sa.exc.DBAPIError as failure:
+            within(RELEASE_SECONDS, lambda: self.store.release_feed(None, owner=self.owner))
+        except (sa.exc.DBAPIError, TimeoutError) as failure:
             log.warning("could not give back the feed leases (they expire): %s", failure)
 
     def _renew(self) -> None:

@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.storage.database import within
+
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +67,9 @@ class Metrics:
         self.registry.register(_HealthCollector(report))
 
 
+HEALTH_REPORT_SECONDS = 3.0
+
+
 class _HealthCollector(Collector):
     def __init__(self, report: Callable[[], Iterable[str]]) -> None:
         self._report = report
@@ -75,8 +80,11 @@ class _HealthCollector(Collector):
         )
         counts: dict[str, int] = {}
         try:
-            for state in self._report():
+            # Bounded: a scrape must answer when the database does not.
+            for state in within(HEALTH_REPORT_SECONDS, lambda: list(self._report())):
                 counts[state] = counts.get(state, 0) + 1
+        except TimeoutError as error:
+            log.warning("feed health unavailable for /metrics: the database: %s", error)
         except Exception:
             log.warning("feed health unavailable for /metrics", exc_info=True)
         for state, count in sorted(counts.items()):

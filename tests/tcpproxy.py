@@ -1,5 +1,7 @@
 """A TCP proxy for tests: the daemon talks to PostgreSQL through it, and a test can
-cut the line (every connection dropped, new ones refused) and restore it."""
+cut the line (every connection dropped, new ones refused) and restore it, or freeze
+it (connections stay open and nothing goes through: no answer and no error, as
+behind a stopped proxy or a partition that drops nothing) and thaw it."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ class TcpProxy:
         self.port: int = self._listener.getsockname()[1]
         self._up = threading.Event()
         self._up.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._lock = threading.Lock()
         self._open: list[socket.socket] = []
         self._closed = False
@@ -32,8 +36,15 @@ class TcpProxy:
     def restore(self) -> None:
         self._up.set()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
         self._closed = True
+        self.thaw()
         self.cut()
         _close(self._listener)
 
@@ -71,6 +82,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

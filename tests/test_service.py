@@ -523,3 +523,33 @@ def test_the_database_going_away_loses_nothing(
     engine.dispose()
     assert outcomes == {"stored": 20}  # every story once; nothing failed for the outage
     assert articles == signatures == urls == 20
+
+
+def test_a_database_that_stops_answering_leaves_health_and_stop_working(
+    site: LocalSite,
+    tmp_path: Path,
+    postgres_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    """PostgreSQL behind a frozen line (no answer, no error: a stopped proxy): /healthz
+    and /metrics still answer, unhealthy, and SIGTERM still ends the daemon, with 0."""
+    site.route("/news.rss", lambda _: (200, {"Content-Type": RSS}, feed_xml(site, "news", 1)))
+    html = "<html><body><article><h1>Raid</h1>" + "<p>Police raided a compound.</p>" * 20
+    site.route("/news/0.html", lambda _: (200, {"Content-Type": "text/html"}, html.encode()))
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        port = free_port()
+        config = tmp_path / "config.toml"
+        through_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        write_config(config, site, {"news": "/news.rss"}, database_url=through_proxy, port=port)
+        process = daemon(config)
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=60)
+        proxy.freeze()
+        time.sleep(2)  # polls every second: some are now waiting on the frozen line
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        assert health.status_code == 503
+        assert "no answer within" in health.json()["database"]
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).status_code == 200
+        code, log, seconds = stop(process)
+    assert code == 0, log[-3000:]
+    assert seconds < 20, log[-3000:]
+    assert "Traceback" not in log

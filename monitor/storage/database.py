@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
@@ -180,6 +182,35 @@ def downgrade_database(engine: Engine, revision: str) -> None:
     from alembic import command
 
     command.downgrade(alembic_config(engine), revision)
+
+
+_T = TypeVar("_T")
+
+
+def within(seconds: float, work: Callable[[], _T]) -> _T:
+    """`work()` run in a thread of its own and waited for at most `seconds`.
+
+    A database behind a frozen peer (a stopped proxy, a network partition that drops
+    nothing) never answers and never errs: a health check or an exit that waited for
+    it would hang with it. TimeoutError when `work` has not finished by then; its
+    thread is left to finish, or not, on its own."""
+    outcome: list[_T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as error:  # noqa: BLE001 (re-raised in the caller's thread)
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="bounded-database-call", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def check_reachable(engine: Engine) -> None:
