@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 import httpx
+import sqlalchemy as sa
 import tomli_w
 from sqlalchemy import Engine
 
@@ -52,6 +53,7 @@ from monitor.storage.database import (
     check_reachable,
     create_database_engine,
     downgrade_database,
+    first_line,
     mask_url,
     missing_sqlite_file,
     schema_revisions,
@@ -467,10 +469,18 @@ def db_current(context: _Context) -> None:
     check_reachable(engine)
     current, head = schema_revisions(engine)
     if current is None:
-        click.echo(f"{mask_url(engine.url)}: no schema yet (run `monitor db upgrade`)")
-    else:
-        state = "up to date" if current == head else f"behind: newest is {head}"
-        click.echo(f"{mask_url(engine.url)}: revision {current} ({state})")
+        raise DatabaseError(f"{mask_url(engine.url)}: no schema yet (run `monitor db upgrade`)")
+    if current == head:
+        click.echo(f"{mask_url(engine.url)}: revision {current} (up to date)")
+        return
+    # Zero-padded revision numbers: a newer monitor's revision sorts after our head.
+    state = (
+        f"behind: newest is {head}; `monitor db upgrade` migrates it"
+        if head is not None and current < head
+        else f"newer than this monitor, which knows revisions up to {head}"
+    )
+    click.echo(f"{mask_url(engine.url)}: revision {current} ({state})")
+    sys.exit(EXIT_DATABASE)
 
 
 @cli.command()
@@ -708,6 +718,22 @@ def index_rebuild(context: _Context, from_text: bool) -> None:
     if show:
         click.echo(err=True)
     click.echo(f"index rebuilt: {count} articles")
+    with engine.connect() as connection:
+        unsigned = connection.execute(_UNSIGNED_ARTICLES).scalar_one()
+    if unsigned:
+        # Articles from before the index (a database downgraded and upgraded again):
+        # no signature, so no copy of them will ever be found.
+        click.echo(
+            f"warning: {unsigned} articles have no signature and are not in the index:"
+            " `monitor index rebuild --from-text` signs them from their text",
+            err=True,
+        )
+
+
+_UNSIGNED_ARTICLES = sa.text(
+    "SELECT count(*) FROM articles a"
+    " WHERE NOT EXISTS (SELECT 1 FROM article_signatures s WHERE s.article_id = a.id)"
+)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -737,6 +763,11 @@ def main() -> NoReturn:
         sys.exit(EXIT_CONFIG)
     except DatabaseError as error:
         click.echo(f"monitor: database error: {error}", err=True)
+        sys.exit(EXIT_DATABASE)
+    except sa.exc.DBAPIError as error:
+        # What no command expected (a role without the right to a table): the database's
+        # own words, not a traceback.
+        click.echo(f"monitor: database error: {first_line(error)}", err=True)
         sys.exit(EXIT_DATABASE)
     except MonitorError as error:
         click.echo(f"monitor: error: {error}", err=True)

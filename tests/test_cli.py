@@ -103,8 +103,14 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     assert {"feeds", "entries", "articles", "article_tags", "duplicates"} <= tables
     current = monitor("db", "current", cwd=tmp_path)
     assert current.returncode == 0 and "(up to date)" in current.stdout
+    older = monitor("db", "downgrade", "0003", cwd=tmp_path)
+    assert older.returncode == 0, older.stderr
+    behind = monitor("db", "current", cwd=tmp_path)
+    assert behind.returncode == 1 and "revision 0003 (behind: newest is" in behind.stdout
     down = monitor("db", "downgrade", "base", cwd=tmp_path)
     assert down.returncode == 0, down.stderr
+    empty = monitor("db", "current", cwd=tmp_path)
+    assert empty.returncode == 1 and "no schema yet" in empty.stderr
 
 
 def test_unreachable_database_exits_1_without_traceback(tmp_path: Path) -> None:
@@ -280,3 +286,54 @@ def test_export_into_a_reader_that_stops_or_a_full_disk(tmp_path: Path) -> None:
         )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cannot write to standard output: No space left on device" in result.stderr
+
+
+def test_a_role_without_rights_is_told_so_not_sent_to_create_the_schema(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A role that can see monitor's tables but not read them: every command names the
+    refusal (exit 1), none says "no schema yet", none prints a traceback."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from monitor.storage.database import create_database_engine
+
+    (tmp_path / "config.toml").write_text("", encoding="utf-8")
+    owner = {"MONITOR_DATABASE_URL": postgres_url}
+    assert monitor("db", "upgrade", cwd=tmp_path, env=owner).returncode == 0
+    role = f"norights_{uuid.uuid4().hex[:8]}"
+    schema = postgres_url.rsplit("%3D", 1)[1]
+    admin = create_database_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+        connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+    try:
+        user = postgres_url.split("://", 1)[1].split("@", 1)[0]
+        stranger = {"MONITOR_DATABASE_URL": postgres_url.replace(f"{user}@", f"{role}@", 1)}
+        for command in (("status",), ("db", "current"), ("export",), ("index", "rebuild")):
+            result = monitor(*command, cwd=tmp_path, env=stranger)
+            assert result.returncode == 1, (command, result.stderr)
+            assert "permission denied" in result.stderr, (command, result.stderr)
+            assert "no monitor schema" not in result.stderr and "no schema yet" not in result.stderr
+            assert "Traceback" not in result.stderr, (command, result.stderr)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP OWNED BY "{role}"'))
+            connection.execute(sa.text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+
+
+def test_index_rebuild_warns_of_articles_without_signatures(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
+    assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "m.db") as connection:  # as stored before the index
+        connection.execute(
+            "INSERT INTO articles (url, title, text, fetched_at, site, content_hash)"
+            " VALUES ('http://x.test/a', 'A', 'Police freed 318 workers.', '2024-01-01', 'x', 'h')"
+        )
+    plain = monitor("index", "rebuild", cwd=tmp_path)
+    assert plain.returncode == 0 and "index rebuilt: 0 articles" in plain.stdout
+    assert "warning: 1 articles have no signature" in plain.stderr
+    signed = monitor("index", "rebuild", "--from-text", cwd=tmp_path)
+    assert "index rebuilt: 1 articles" in signed.stdout and "warning" not in signed.stderr

@@ -168,14 +168,25 @@ def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
 
 def stored_revision(engine: Engine) -> str | None:
     """The revision in the database's `alembic_version`; None when there is none (an
-    empty database) or when it cannot be read (Alembic then says why)."""
+    empty database). DatabaseError when the table is there but cannot be read (a role
+    without the right to): "no schema yet" would send the operator to create one."""
     try:
         with engine.execution_options(read_only=True).connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
             rows = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
             revisions = rows.scalars().all()
-    except sa.exc.DBAPIError:
-        return None
+    except sa.exc.DBAPIError as error:
+        raise DatabaseError(
+            f"cannot read the schema revision of {mask_url(engine.url)}: {first_line(error)}"
+        ) from None
     return revisions[0] if len(revisions) == 1 else None
+
+
+def first_line(error: sa.exc.DBAPIError) -> str:
+    """The driver's message, first line (PostgreSQL adds context lines)."""
+    message = str(error.orig if error.orig is not None else error).strip()
+    return message.splitlines()[0] if message else type(error).__name__
 
 
 def downgrade_database(engine: Engine, revision: str) -> None:
