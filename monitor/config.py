@@ -455,11 +455,33 @@ def load_http_settings(path: Path, environ: Mapping[str, str] = os.environ) -> H
     except ConfigError:
         pass
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-        only_http = {"http": document.get("http", {})}
-        return settings_from_document(only_http, source=str(path), environ=environ).http
+        text = path.read_text(encoding="utf-8")
+        try:
+            http = tomllib.loads(text).get("http", {})
+        except tomllib.TOMLDecodeError:
+            # The TOML itself broken (an unclosed "[fetch" elsewhere): the [http] table's
+            # own lines still say where the daemon listens.
+            http = tomllib.loads(_table_lines(text, "http")).get("http", {})
+        return settings_from_document({"http": http}, source=str(path), environ=environ).http
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError, ConfigError):
         return settings_from_document({}, source="environment", environ=environ).http
+
+
+_TABLE_HEADER = re.compile(r"^\s*\[")
+
+
+def _table_lines(text: str, table: str) -> str:
+    """The lines of `[table]` in a TOML text, up to the next table header."""
+    lines = text.splitlines()
+    header = re.compile(rf"^\s*\[\s*{re.escape(table)}\s*\]\s*(#.*)?$")
+    for start, line in enumerate(lines):
+        if header.match(line):
+            end = next(
+                (n for n in range(start + 1, len(lines)) if _TABLE_HEADER.match(lines[n])),
+                len(lines),
+            )
+            return "\n".join(lines[start:end])
+    return ""
 
 
 ENV_PREFIX = "MONITOR_"

@@ -273,4 +273,11 @@ def test_health_check_finds_the_endpoint_through_a_broken_edit(tmp_path: Path) -
     assert load_http_settings(path, environ={}).port == 8080
     write(tmp_path, http + "[[feeds]\n")
     assert load_http_settings(path, environ={"MONITOR_HTTP__PORT": "9090"}).port == 9090
+    # The TOML itself broken, before or after [http]: its own lines still say where.
+    assert load_http_settings(path, environ={}).port == 8799
+    write(tmp_path, "[fetch\ntimout = 3\n" + http + feed.format("15m"))
+    broken = load_http_settings(path, environ={})
+    assert (broken.host, broken.port) == ("127.0.0.2", 8799)
+    write(tmp_path, "[fetch\ntimout = 3\n")
+    assert load_http_settings(path, environ={}).port == 8080
     assert load_http_settings(tmp_path / "gone.toml", environ={}).port == 8080
