@@ -345,6 +345,22 @@ def claim_for(store: Store, feed_id: int, url: str) -> EntryClaim:
     return claim
 
 
+def test_an_entry_finished_by_another_process_is_not_recorded_again(store: Store) -> None:
+    """Two processes working on one entry (a lease lapsed in a database outage): the
+    second ingest must not record the entry as a copy of its own article."""
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    url = "http://127.0.0.1:1/news/once"
+    claim = claim_for(store, feed_id, url)
+    first = ingest(store, feed_id, claim, article_at(url, ORIGINAL_TEXT, 9))
+    again = ingest(store, feed_id, claim, article_at(url, ORIGINAL_TEXT, 9))
+    assert (again.outcome, again.article_id) == (Outcome.STORED, first.article_id)
+    with store.engine.connect() as connection:
+        outcomes = connection.execute(sa.text("SELECT outcome, article_id FROM entries")).all()
+        copies = connection.execute(sa.text("SELECT count(*) FROM duplicates")).scalar()
+    assert [tuple(row) for row in outcomes] == [("stored", first.article_id)]
+    assert copies == 0
+
+
 def test_the_original_replaces_an_earlier_wrapped_copy_and_keeps_its_id(store: Store) -> None:
     feed_id = store.sync_feeds([FEED])[FEED.url]
     copy_url, original_url = "http://127.0.0.1:1/autoblog/copy/", "http://127.0.0.1:1/news/original"

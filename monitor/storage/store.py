@@ -57,6 +57,10 @@ _DUPLICATES = cast(sa.Table, Duplicate.__table__)
 # The ingest transaction's statements, built once: it runs them for every article, and
 # building a statement took SQLAlchemy about five times what SQLite takes to run it.
 _ARTICLE_WITH_URL = sa.select(_ARTICLES.c.id).where(_ARTICLES.c.url == sa.bindparam("url")).limit(1)
+_ENTRY_RESULT = sa.select(_ENTRIES.c.outcome, _ENTRIES.c.article_id).where(
+    _ENTRIES.c.id == sa.bindparam("entry"),
+    _ENTRIES.c.outcome.in_([Outcome.STORED, Outcome.DUPLICATE]),
+)
 _PROVENANCE_OF = sa.select(_ARTICLES.c.published_at, _ARTICLES.c.repost_signals).where(
     _ARTICLES.c.id == sa.bindparam("article")
 )
@@ -786,6 +790,16 @@ class Store:
             self._serialize_decisions(connection)
             same_url = connection.execute(_ARTICLE_WITH_URL, {"url": extracted.url}).scalar()
             if same_url is not None:
+                finished = connection.execute(_ENTRY_RESULT, {"entry": entry_id}).one_or_none()
+                if finished is not None and finished.article_id == same_url:
+                    # This very entry was finished by another process a moment ago (a
+                    # lease that lapsed during a database outage): recording it as a copy
+                    # of its own article would turn its story's entry into a duplicate.
+                    return IngestResult(
+                        outcome=Outcome(finished.outcome),
+                        article_id=same_url,
+                        decision=Decision(),
+                    )
                 decision = Decision(duplicate_of=same_url, kind=DuplicateKind.SAME_URL)
                 record_copy(decision)
                 return IngestResult(
