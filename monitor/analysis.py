@@ -34,6 +34,7 @@ from monitor.clean import clean_article
 from monitor.dedup import DedupInput
 from monitor.dedup import prepare as prepare_dedup
 from monitor.errors import StageError
+from monitor.processes import process_alive
 from monitor.records import CleanedArticle, FeedEntry, FetchedPage
 from monitor.similarity import Signer
 
@@ -251,18 +252,8 @@ def _exit_with(daemon_pid: int) -> None:
     except ProcessLookupError:
         os._exit(0)
     except (AttributeError, OSError):  # no pidfd: look now and then instead
-        while _alive(daemon_pid):
+        while process_alive(daemon_pid):
             time.sleep(1.0)
         os._exit(0)
     select.select([handle], [], [])  # readable once the daemon has exited
     os._exit(0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -30,7 +30,12 @@ from monitor.config import (
 )
 from monitor.errors import ConfigError
 from monitor.http import Fetcher
-from monitor.leases import LEASE_HOLD, LeaseKeeper, process_identity
+from monitor.leases import (
+    LEASE_HOLD,
+    LeaseKeeper,
+    free_leases_of_the_dead,
+    process_identity,
+)
 from monitor.observability import Metrics
 from monitor.pipeline import Pipeline
 from monitor.rules import RuleSet
@@ -113,6 +118,7 @@ class Daemon:
                 id="config-watch",
                 executor="watch",
             )
+        free_leases_of_the_dead(self.store, self.identity)
         with LeaseKeeper(self.store, self.identity):
             self.scheduler.start()
             log.info("daemon started: %d feeds scheduled", len(self._scheduled))

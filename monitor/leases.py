@@ -18,6 +18,7 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
+from monitor.processes import process_alive
 from monitor.storage.database import within
 from monitor.storage.store import Store
 
@@ -32,6 +33,23 @@ RELEASE_SECONDS = 3.0
 def process_identity() -> str:
     """host:pid:random, unique to this process even where pids repeat (containers)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def free_leases_of_the_dead(store: Store, me: str) -> None:
+    """At a start: give back the leases of processes of this host that are gone (a run
+    killed with -9, the container's previous run), rather than wait for them to expire.
+    A process of this host is gone when its pid runs nothing, or runs us."""
+    host, pid, _ = me.split(":", 2)
+    dead = set()
+    for owner in store.lease_holders():
+        their_host, _, rest = owner.partition(":")
+        their_pid = rest.partition(":")[0]
+        if their_host != host or owner == me or not their_pid.isdigit():
+            continue
+        if their_pid == pid or not process_alive(int(their_pid)):
+            dead.add(owner)
+    if dead and (count := store.free_leases_of(dead)):
+        log.info("gave back %d feed leases of processes no longer running", count)
 
 
 class LeaseKeeper:

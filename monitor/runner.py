@@ -17,7 +17,7 @@ from monitor.config import Settings
 from monitor.errors import DatabaseError
 from monitor.health import Health
 from monitor.http import Fetcher
-from monitor.leases import LEASE_HOLD, LeaseKeeper, process_identity
+from monitor.leases import LEASE_HOLD, LeaseKeeper, free_leases_of_the_dead, process_identity
 from monitor.pipeline import Pipeline, PollReport
 from monitor.rules import RuleSet
 from monitor.storage.database import (
@@ -119,6 +119,7 @@ def run_once(
         if health == Health.BACKING_OFF and feed.next_poll_at is not None
     }
     owner = process_identity()
+    free_leases_of_the_dead(store, owner)
     # A daemon on the same database polls feeds too: its feed's entries must not be
     # worked on by two processes at once (each would record the other's article as a
     # copy of itself). Every feed not held elsewhere is taken for the whole run.

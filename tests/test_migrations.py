@@ -199,23 +199,31 @@ def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revis
     engine.dispose()
 
 
+def insert_copies(connection: sa.Connection, copies: list[tuple[str, str, str]]) -> None:
+    """`duplicates` rows of article 1: (url, site, kind) each."""
+    for url, site, kind in copies:
+        connection.execute(
+            sa.text(
+                "INSERT INTO duplicates (article_id, url, site, kind, similarity, detected_at)"
+                " VALUES (1, :url, :site, :kind, 0.9, '2024-01-01 00:00:00+00')"
+            ),
+            {"url": url, "site": site, "kind": kind},
+        )
+
+
 def test_story_reach_counts_copies_under_other_urls_from_0007(database_url: str) -> None:
     engine = create_database_engine(database_url)
     upgrade_database(engine, "0006")
     with engine.begin() as connection:
         insert_feed_and_article(connection, "text")
-        for url, site, kind in [
-            ("http://x/a", "x", "same_url"),
-            ("http://y/a", "y", "near_duplicate"),
-            ("http://z/a", "z", "spun"),
-        ]:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO duplicates (article_id, url, site, kind, similarity, detected_at)"
-                    " VALUES (1, :url, :site, :kind, 0.9, '2024-01-01 00:00:00+00')"
-                ),
-                {"url": url, "site": site, "kind": kind},
-            )
+        insert_copies(
+            connection,
+            [
+                ("http://x/a", "x", "same_url"),
+                ("http://y/a", "y", "near_duplicate"),
+                ("http://z/a", "z", "spun"),
+            ],
+        )
 
     def reach() -> tuple[object, ...]:
         with engine.connect() as connection:
@@ -244,20 +252,16 @@ def test_story_reach_lists_copying_sites_alike_on_both_databases_from_0008(
     with engine.begin() as connection:
         insert_feed_and_article(connection, "text")
         # Inserted out of order, one site twice, the article's own URL from another feed.
-        for url, site, kind in [
-            ("http://z/a", "z.org", "spun"),
-            ("http://b/a", "b.com", "near_duplicate"),
-            ("http://x/a", "x", "same_url"),
-            ("http://z/b", "z.org", "near_duplicate"),
-            ("http://a/a", "a.net", "near_duplicate"),
-        ]:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO duplicates (article_id, url, site, kind, similarity, detected_at)"
-                    " VALUES (1, :url, :site, :kind, 0.9, '2024-01-01 00:00:00+00')"
-                ),
-                {"url": url, "site": site, "kind": kind},
-            )
+        insert_copies(
+            connection,
+            [
+                ("http://z/a", "z.org", "spun"),
+                ("http://b/a", "b.com", "near_duplicate"),
+                ("http://x/a", "x", "same_url"),
+                ("http://z/b", "z.org", "near_duplicate"),
+                ("http://a/a", "a.net", "near_duplicate"),
+            ],
+        )
         connection.execute(
             sa.text(
                 "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site,"

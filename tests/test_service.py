@@ -345,6 +345,16 @@ def healthcheck(config: Path) -> tuple[int, str]:
     return result.returncode, reported
 
 
+def config_through(
+    proxy: TcpProxy, tmp_path: Path, site: LocalSite, postgres_url: str, port: int
+) -> Path:
+    """A config polling /news.rss into PostgreSQL reached through `proxy`."""
+    config = tmp_path / "config.toml"
+    through_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    write_config(config, site, {"news": "/news.rss"}, database_url=through_proxy, port=port)
+    return config
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -492,9 +502,7 @@ def test_the_database_going_away_loses_nothing(
 
     with TcpProxy("127.0.0.1", 5432) as proxy:
         port = free_port()
-        config = tmp_path / "config.toml"
-        through_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-        write_config(config, site, {"news": "/news.rss"}, database_url=through_proxy, port=port)
+        config = config_through(proxy, tmp_path, site, postgres_url, port)
         process = daemon(config)
         wait_for(lambda: stored() >= 2)
         proxy.cut()
@@ -538,9 +546,7 @@ def test_a_database_that_stops_answering_leaves_health_and_stop_working(
     site.route("/news/0.html", lambda _: (200, {"Content-Type": "text/html"}, html.encode()))
     with TcpProxy("127.0.0.1", 5432) as proxy:
         port = free_port()
-        config = tmp_path / "config.toml"
-        through_proxy = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-        write_config(config, site, {"news": "/news.rss"}, database_url=through_proxy, port=port)
+        config = config_through(proxy, tmp_path, site, postgres_url, port)
         process = daemon(config)
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=60)
         proxy.freeze()

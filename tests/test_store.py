@@ -526,6 +526,27 @@ def test_leases_taken_together_renewed_and_given_back(store: Store) -> None:
     assert store.lease_feeds([ids[FEED.url]], owner="next", hold=60) == {ids[FEED.url]}
 
 
+def test_a_start_frees_the_leases_of_this_hosts_dead_processes(store: Store) -> None:
+    import os
+    import socket
+
+    from monitor.leases import free_leases_of_the_dead, process_identity
+
+    host = socket.gethostname()
+    owners = {
+        "killed": f"{host}:{2**22 + 17}:aaaa",  # above any pid Linux hands out
+        "predecessor": f"{host}:{os.getpid()}:bbbb",  # a restarted container's pid 1
+        "running": f"{host}:1:cccc",  # init: alive
+        "elsewhere": "another-host:4242:dddd",  # not ours to judge: it expires
+    }
+    feeds = [FEED.model_copy(update={"url": f"http://news.test/{n}", "name": n}) for n in owners]
+    ids = store.sync_feeds(feeds)
+    for feed in feeds:
+        assert store.lease_feed(ids[feed.url], owner=owners[feed.name], hold=60)
+    free_leases_of_the_dead(store, process_identity())
+    assert store.lease_holders() == {owners["running"], owners["elsewhere"]}
+
+
 def test_the_lease_keeper_renews_while_in_use_and_gives_back_on_exit(store: Store) -> None:
     from monitor.leases import LeaseKeeper
 

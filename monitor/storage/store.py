@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -345,6 +345,29 @@ class Store:
                 sa.select(Feed.id).where(Feed.id.in_(feed_ids), Feed.lease_owner == owner)
             )
             return set(held.scalars())
+
+    def lease_holders(self) -> set[str]:
+        """Who holds a lease now."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(Feed.lease_owner)
+                .where(Feed.lease_owner.is_not(None), Feed.lease_until >= utc_now())
+                .distinct()
+            )
+            return {owner for owner in rows.scalars() if owner}
+
+    def free_leases_of(self, owners: Collection[str]) -> int:
+        """Give back every lease of `owners` (processes known to be dead); how many."""
+        if not owners:
+            return 0
+        with self._session() as session, session.begin():
+            result = session.execute(
+                sa.update(Feed)
+                .where(Feed.lease_owner.in_(owners))
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def renew_leases(self, *, owner: str, hold: float) -> None:
         """Extend every lease `owner` holds: a process that dies stops renewing, and its
