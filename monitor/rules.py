@@ -29,21 +29,23 @@ _ACCENTS = re.compile("[\u0300-\u036f]")
 # hyphen joins words writers also write apart: "14-year-old", "forced-labour"), the soft
 # hyphen, which only marks where a word may break, and the zero-width space Khmer text
 # puts between words (and the word joiner and BOM like it), which no phrase holds.
-_FOLDS = str.maketrans(
-    {
-        "đ": "d",
-        "ł": "l",
-        "ø": "o",
-        "ħ": "h",
-        "’": "'",
-        "‘": "'",
-        "\u00ad": None,
-        "\u200b": None,
-        "\u2060": None,
-        "\ufeff": None,
-        **dict.fromkeys("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", " "),
-    }
-)
+_FOLDS = {
+    "đ": "d",
+    "ł": "l",
+    "ø": "o",
+    "ħ": "h",
+    "’": "'",
+    "‘": "'",
+    "\u00ad": "",
+    "\u200b": "",
+    "\u2060": "",
+    "\ufeff": "",
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", " "),
+}
+# A regular expression finds them: str.translate with a table reads every character
+# through a dict once the text holds one non-ASCII character, and made matching take
+# twice as long.
+_FOLDED = re.compile("[" + "".join(_FOLDS) + "]")
 # Khmer writes the subscript "t" with COENG DA or COENG TA, and both look alike.
 _KHMER_COENG_DA = "\u17d2\u178a"
 _KHMER_COENG_TA = "\u17d2\u178f"
@@ -57,8 +59,14 @@ _UNSPACED = re.compile(
 def normalize(text: str) -> str:
     """The form phrases and texts are compared in."""
     text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
-    text = unicodedata.normalize("NFC", _ACCENTS.sub("", text)).translate(_FOLDS)
-    return _SPACES.sub(" ", text.replace(_KHMER_COENG_DA, _KHMER_COENG_TA)).strip()
+    text = unicodedata.normalize("NFC", _ACCENTS.sub("", text)).replace("-", " ")
+    if not text.isascii():
+        text = _FOLDED.sub(_fold, text).replace(_KHMER_COENG_DA, _KHMER_COENG_TA)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _fold(found: re.Match[str]) -> str:
+    return _FOLDS[found[0]]
 
 
 def _without_headline(title: str, text: str) -> str:
