@@ -227,9 +227,7 @@ def health_of(daemon: Daemon) -> dict[str, str]:
     try:
         within(HEALTH_CHECK_SECONDS, lambda: check_reachable(daemon.store.engine))
         report["database"] = "reachable"
-    except DatabaseError as error:
-        report["database"] = f"unreachable: {error}"
-    except TimeoutError as error:
+    except (DatabaseError, TimeoutError) as error:
         report["database"] = f"unreachable: {error}"
     healthy = daemon.alive and report["database"] == "reachable"
     return {"status": "ok" if healthy else "unhealthy", **report}

@@ -149,19 +149,14 @@ def interstitial(final_url: str, title: str | None, text: str) -> str | None:
 
 
 def plain_text_as_html(text: str) -> str:
-    """A text/plain page as HTML trafilatura reads: its first line the title when it is
-    short, a paragraph at each blank line."""
-    blocks = [" ".join(block.split()) for block in re.split(r"\n\s*\n", text.strip())]
-    blocks = [block for block in blocks if block]
-    first_line = text.strip().split("\n", 1)[0].strip()
-    head = ""
-    if blocks and 0 < len(first_line) <= 200 and blocks[0] == first_line:
-        head = f"<title>{html.escape(first_line)}</title>"
-        blocks[0:1] = []
-        body = f"<h1>{html.escape(first_line)}</h1>"
-    else:
-        body = ""
-    body += "".join(f"<p>{html.escape(block)}</p>" for block in blocks)
+    """A text/plain page as HTML trafilatura reads: a paragraph at each blank line, and
+    the first one the title when it is a single short line."""
+    blocks = [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
+    head = body = ""
+    if blocks and "\n" not in blocks[0] and len(blocks[0]) <= 200:
+        title = html.escape(blocks.pop(0))
+        head, body = f"<title>{title}</title>", f"<h1>{title}</h1>"
+    body += "".join(f"<p>{html.escape(' '.join(block.split()))}</p>" for block in blocks)
     return f"<html><head>{head}</head><body><article>{body}</article></body></html>"
 
 

@@ -48,7 +48,7 @@ def free_leases_of_the_dead(store: Store, me: str) -> None:
             continue
         if their_pid == pid or not process_alive(int(their_pid)):
             dead.add(owner)
-    if dead and (count := store.free_leases_of(dead)):
+    if dead and (count := store.release_leases_of(dead)):
         log.info("gave back %d feed leases of processes no longer running", count)
 
 
@@ -78,7 +78,7 @@ class LeaseKeeper:
         # up the exit (the lease then expires by itself).
         self._thread.join(timeout=1.0)
         try:
-            within(RELEASE_SECONDS, lambda: self.store.release_feed(None, owner=self.owner))
+            within(RELEASE_SECONDS, lambda: self.store.release_leases_of([self.owner]))
         except (sa.exc.DBAPIError, TimeoutError) as failure:
             log.warning("could not give back the feed leases (they expire): %s", failure)
 

@@ -522,7 +522,7 @@ def test_leases_taken_together_renewed_and_given_back(store: Store) -> None:
     store.renew_leases(owner="once", hold=60)
     store.renew_leases(owner="daemon", hold=-1)  # as if its last renewal had run out
     assert store.lease_feeds(list(ids.values()), owner="next", hold=60) == {ids[other.url]}
-    store.release_feed(None, owner="once")
+    store.release_leases_of(["once"])
     assert store.lease_feeds([ids[FEED.url]], owner="next", hold=60) == {ids[FEED.url]}
 
 

@@ -313,8 +313,7 @@ class Store:
         """Take the feed for one poll, unless another replica holds it or polled it less than
         `min_gap` seconds ago. One UPDATE, so two replicas cannot both win."""
         now = utc_now()
-        # Our own lease may be left over from a poll the database cut short.
-        free = sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now, Feed.lease_owner == owner)
+        free = _lease_free(owner, now)
         due = sa.or_(
             Feed.last_polled_at.is_(None), Feed.last_polled_at <= now - timedelta(seconds=min_gap)
         )
@@ -333,11 +332,10 @@ class Store:
         if not feed_ids:
             return set()
         now = utc_now()
-        free = sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now, Feed.lease_owner == owner)
         with self._session() as session, session.begin():
             session.execute(
                 sa.update(Feed)
-                .where(Feed.id.in_(feed_ids), free)
+                .where(Feed.id.in_(feed_ids), _lease_free(owner, now))
                 .values(lease_owner=owner, lease_until=now + timedelta(seconds=hold))
                 .execution_options(synchronize_session=False)
             )
@@ -356,8 +354,9 @@ class Store:
             )
             return {owner for owner in rows.scalars() if owner}
 
-    def free_leases_of(self, owners: Collection[str]) -> int:
-        """Give back every lease of `owners` (processes known to be dead); how many."""
+    def release_leases_of(self, owners: Collection[str]) -> int:
+        """Give back every lease of `owners` (this process at its end, or processes known
+        to be dead); how many."""
         if not owners:
             return 0
         with self._session() as session, session.begin():
@@ -380,13 +379,11 @@ class Store:
                 .execution_options(synchronize_session=False)
             )
 
-    def release_feed(self, feed_id: int | None, *, owner: str) -> None:
-        """Give back the feed's lease, or (`feed_id` None) every lease `owner` holds."""
-        mine = Feed.lease_owner == owner
+    def release_feed(self, feed_id: int, *, owner: str) -> None:
         with self._session() as session, session.begin():
             session.execute(
                 sa.update(Feed)
-                .where(mine if feed_id is None else sa.and_(Feed.id == feed_id, mine))
+                .where(Feed.id == feed_id, Feed.lease_owner == owner)
                 .values(lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
@@ -1278,3 +1275,9 @@ def _feed_entry(row: Any) -> FeedEntry:
         published_at=row.published_at,
         categories=tuple(str(category) for category in categories),
     )
+
+
+def _lease_free(owner: str, now: datetime) -> sa.ColumnElement[bool]:
+    """A feed `owner` may take: nobody's, an expired lease, or its own (left over from a
+    poll the database cut short)."""
+    return sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now, Feed.lease_owner == owner)
