@@ -44,6 +44,12 @@ REWRITE_ENTITIES = 0.55
 REWRITE_WORDS = 0.1
 REWRITE_NUMBERS = 0.7
 NUMBERS_SHARED = 0.8
+# A shorter text citing fewer numbers than this says too little by them: its leads' names
+# must not each be the text's own (`Comparison.leads_name_their_own`).
+FEW_NUMBERS = 2
+# Another outlet rewrites a story while it is news; a text that recaps it weeks later (an
+# appeal that upholds a verdict, an anniversary) is a story of its own.
+REWRITE_WITHIN = timedelta(days=7)
 # Publication times closer than this do not say which copy came first.
 SAME_TIME = timedelta(minutes=10)
 # Of a spun pair, the text that keeps clearly more of the taxonomy's phrases is the
@@ -69,6 +75,7 @@ class DedupInput:
     entities_signature: np.ndarray
     buckets: tuple[int, ...]
     repost_signals: tuple[str, ...]
+    published_at: datetime | None = None
 
 
 def prepare(article: TaggedArticle | CleanedArticle, signer: Signer) -> DedupInput:
@@ -85,6 +92,7 @@ def prepare(article: TaggedArticle | CleanedArticle, signer: Signer) -> DedupInp
         entities_signature=entities_signature,
         buckets=bucket_keys(skeleton_signature, entities_signature),
         repost_signals=repost_signals(cleaned),
+        published_at=cleaned.article.published_at,
     )
 
 
@@ -125,6 +133,7 @@ class Candidate:
     article_id: int
     features: TextFeatures
     same_fingerprint: bool = False
+    published_at: datetime | None = None
 
 
 def decide(new: DedupInput, candidates: Iterable[Candidate]) -> Decision:
@@ -138,7 +147,7 @@ def decide(new: DedupInput, candidates: Iterable[Candidate]) -> Decision:
                 similarity=1.0,
                 fingerprint=new.fingerprint,
             )
-        verdict = classify(compare(new.features, candidate.features))
+        verdict = verify(new, candidate)
         if verdict is None:
             continue
         kind, similarity = verdict
@@ -152,14 +161,28 @@ def decide(new: DedupInput, candidates: Iterable[Candidate]) -> Decision:
     return best or Decision(fingerprint=new.fingerprint)
 
 
-def classify(comparison: Comparison) -> tuple[DuplicateKind, float] | None:
-    """The kind of copy and its score, or None for two different stories.
+def verify(new: DedupInput, candidate: Candidate) -> tuple[DuplicateKind, float] | None:
+    """`classify` of the new text and a candidate, published `apart` as far as known."""
+    apart = None
+    if new.published_at is not None and candidate.published_at is not None:
+        apart = abs(new.published_at - candidate.published_at)
+    return classify(compare(new.features, candidate.features), apart=apart)
+
+
+def classify(
+    comparison: Comparison, *, apart: timedelta | None = None
+) -> tuple[DuplicateKind, float] | None:
+    """The kind of copy and its score, or None for two different stories; `apart` is
+    the time between their publications, when both are known.
 
     Every rule asks that the texts cite the same numbers: a follow-up or another
-    raid on the same compound brings new ones. Cheap measures are asked first.
+    raid on the same compound brings new ones. Where they cite too few to tell, the
+    names of their leads stand in for them. Cheap measures are asked first.
     """
     numbers = comparison.numbers_shared
     if numbers < min(NUMBERS_SHARED, REWRITE_NUMBERS):
+        return None
+    if comparison.numbers_cited < FEW_NUMBERS and comparison.leads_name_their_own:
         return None
     words = comparison.words
     if (
@@ -177,6 +200,7 @@ def classify(comparison: Comparison) -> tuple[DuplicateKind, float] | None:
         return DuplicateKind.SPUN, round(comparison.skeleton.of_smaller, 4)
     if (
         numbers >= REWRITE_NUMBERS
+        and (apart is None or apart <= REWRITE_WITHIN)
         and comparison.entities >= REWRITE_ENTITIES
         and words.of_smaller >= REWRITE_WORDS
         and not comparison.lead_brings_new_numbers

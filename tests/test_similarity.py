@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,13 @@ from monitor.tokens import Role, tokenize
 REPO = Path(__file__).resolve().parent.parent
 STORIES = REPO / "bench" / "corpus" / "stories"
 SEED = (Path(__file__).parent / "fixtures" / "seed_repost.txt").read_text(encoding="utf-8")
+
+
+FOLLOW_UPS = Path(__file__).parent / "fixtures" / "follow_ups"
+
+
+def fixture_text(name: str) -> str:
+    return (FOLLOW_UPS / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def story_text(story_id: str) -> str:
@@ -162,14 +171,52 @@ def test_a_follow_up_reusing_background_and_recapping_numbers_is_another_story(
     # Written for an audit: "Another 29 Thai scam workers handed over at Poipet" three weeks
     # after "54 Thais…", with one or two of its background paragraphs word for word and its
     # 54, 71 and March 17 recapped: five of its six numbers are the story's.
-    folder = Path(__file__).parent / "fixtures" / "follow_ups"
     comparison = compare(
-        text_features((folder / "thais-poipet-54.txt").read_text(encoding="utf-8")),
-        text_features((folder / f"{follow_up}.txt").read_text(encoding="utf-8")),
+        text_features(fixture_text("thais-poipet-54")), text_features(fixture_text(follow_up))
     )
     assert comparison.numbers_shared >= 0.8 and comparison.entities >= 0.55
     assert comparison.lead_brings_new_numbers
     assert classify(comparison) is None
+
+
+def test_two_statements_from_one_template_are_two_raids() -> None:
+    # Written for an audit: two provincial police statements a week apart, word for word
+    # the same template and no number at all; only the leads' places tell them apart.
+    kampot = fixture_text("police-statement-kampot-karaoke")
+    takeo = fixture_text("police-statement-takeo-massage")
+    comparison = compare(text_features(kampot), text_features(takeo))
+    assert comparison.words.of_smaller >= 0.8 and comparison.numbers_cited == 0
+    assert comparison.leads_name_their_own
+    assert classify(comparison) is None
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        # A wire copy adds its dateline and outlet: names only one side has.
+        lambda text: "PHNOM PENH (Mekong Wire) - " + text + "\nSource: Mekong Wire",
+        # A truncated copy keeps its source's lead.
+        lambda text: "\n".join(text.split("\n")[:4]),
+    ],
+)
+def test_a_copy_of_a_statement_citing_no_number_is_still_a_copy(copy: Any) -> None:
+    kampot = fixture_text("police-statement-kampot-karaoke")
+    comparison = compare(text_features(kampot), text_features(copy(kampot)))
+    assert not comparison.leads_name_their_own
+    verdict = classify(comparison)
+    assert verdict is not None and verdict[0] is DuplicateKind.NEAR_DUPLICATE
+
+
+def test_an_appeal_recapping_its_trial_months_later_is_a_story_of_its_own() -> None:
+    # Written for an audit: the appeal ruling repeats the trial story's names and every
+    # number (15 years, the ages, 47 workers, 470 million riel) and adds none: what keeps
+    # it apart is that it came four months later.
+    trial = text_features(fixture_text("trial-verdict-compound-bosses"))
+    appeal = text_features(fixture_text("appeal-upholds-verdict-compound-bosses"))
+    verdict = classify(compare(trial, appeal), apart=timedelta(days=1))
+    assert verdict is not None and verdict[0] is DuplicateKind.REWRITE
+    assert classify(compare(trial, appeal), apart=timedelta(days=114)) is None
+    assert classify(compare(trial, trial), apart=timedelta(days=114)) is not None
 
 
 def test_paragraph_coverage_separates_copies_from_follow_ups() -> None:

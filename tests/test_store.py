@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from bench.dedupcorpus.baselines import cleaned_text
@@ -603,6 +605,35 @@ def test_of_a_spun_pair_the_text_keeping_the_taxonomy_is_the_original(store: Sto
     with store.engine.connect() as connection:
         assert connection.execute(sa.select(Article.url)).scalars().all() == [original_url]
         assert connection.execute(sa.select(Duplicate.url)).scalars().all() == [spun_url]
+
+
+@pytest.mark.parametrize(("days_later", "outcome"), [(114, Outcome.STORED), (1, Outcome.DUPLICATE)])
+def test_a_recap_published_months_after_its_story_is_kept_apart(
+    store: Store, days_later: int, outcome: Outcome
+) -> None:
+    # Written for an audit: an appeal ruling that repeats its trial story's names and
+    # numbers passes every text measure of a rewrite; the publication dates, the
+    # candidate's read back from the database, keep it apart. Dated the next day, the
+    # same text is a rewrite.
+    folder = Path(__file__).parent / "fixtures" / "follow_ups"
+    trial_text, appeal_text = (
+        (folder / f"{name}.txt").read_text(encoding="utf-8")
+        for name in ("trial-verdict-compound-bosses", "appeal-upholds-verdict-compound-bosses")
+    )
+    trial_url, appeal_url = "http://127.0.0.1:1/news/trial", "http://127.0.0.1:1/news/appeal"
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    trial = article_at(trial_url, trial_text, 9)
+    kept = ingest(store, feed_id, claim_for(store, feed_id, trial_url), trial)
+    appeal = article_at(appeal_url, appeal_text, 9)
+    published = appeal.article.published_at
+    assert published is not None
+    moved = replace(appeal.article, published_at=published + timedelta(days=days_later))
+    appeal = replace(appeal, cleaned=replace(appeal.cleaned, article=moved))
+    result = ingest(store, feed_id, claim_for(store, feed_id, appeal_url), appeal)
+    assert result.outcome is outcome
+    if outcome is Outcome.DUPLICATE:
+        assert result.decision is not None and result.decision.kind is DuplicateKind.REWRITE
+        assert result.article_id == kept.article_id
 
 
 def test_the_feature_cache_finds_texts_by_their_numbers_until_they_leave_it() -> None:

@@ -29,7 +29,7 @@ from monitor.similarity import (
     TextFeatures,
     text_features,
 )
-from monitor.storage.schema import Article, ArticleSignature, LshBucket
+from monitor.storage.schema import Article, ArticleSignature, LshBucket, UTCDateTime
 
 SCHEME = f"{MINHASH_SCHEME}:{NUM_PERM}:{MINHASH_SEED}:{FEATURES_VERSION}"
 # pg_advisory_xact_lock key that serialises duplicate decisions (and rebuilds) across replicas.
@@ -106,12 +106,13 @@ class FeatureCache:
 # PostgreSQL), not as 66 expanded ones that SQLAlchemy would rewrite into the SQL each time.
 # The join returns only articles that still exist, with their fingerprints.
 _CANDIDATES_SQL = (
-    "SELECT r.article_id, r.shared, a.content_hash FROM ("
+    "SELECT r.article_id, r.shared, a.content_hash, a.published_at FROM ("
     " SELECT article_id, count(*) AS shared FROM lsh_buckets WHERE {buckets_match}"
     " GROUP BY article_id ORDER BY shared DESC, article_id LIMIT :limit"
     ") AS r JOIN articles AS a ON a.id = r.article_id"
-    " UNION ALL SELECT id, 0, content_hash FROM ("
-    " SELECT id, content_hash FROM articles WHERE content_hash = :fingerprint LIMIT 1"
+    " UNION ALL SELECT id, 0, content_hash, published_at FROM ("
+    " SELECT id, content_hash, published_at FROM articles"
+    " WHERE content_hash = :fingerprint LIMIT 1"
     ") AS same_text"
 )
 _BUCKETS_MATCH = {
@@ -119,7 +120,12 @@ _BUCKETS_MATCH = {
     "postgresql": "bucket = ANY(CAST(:buckets AS BIGINT[]))",
 }
 _CANDIDATES = {
-    dialect: sa.text(_CANDIDATES_SQL.format(buckets_match=match))
+    dialect: sa.text(_CANDIDATES_SQL.format(buckets_match=match)).columns(
+        sa.column("article_id", sa.Integer),
+        sa.column("shared", sa.Integer),
+        sa.column("content_hash", sa.String),
+        sa.column("published_at", UTCDateTime),
+    )
     for dialect, match in _BUCKETS_MATCH.items()
 }
 _DELETE_BUCKETS = {
@@ -151,14 +157,15 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
         },
     ).all()
     # Sharing no bucket, the article with the same text comes with 0 buckets shared.
-    exact = next((article_id for article_id, shared, _ in rows if shared == 0), None)
-    ranked = sorted((-shared, article_id) for article_id, shared, _ in rows if shared > 0)
+    exact = next((row.article_id for row in rows if row.shared == 0), None)
+    ranked = sorted((-row.shared, row.article_id) for row in rows if row.shared > 0)
     ids = [article_id for _, article_id in ranked]
     if exact is not None and exact not in ids:
         ids.insert(0, exact)
     if not ids:
         return []
-    fingerprints: dict[int, str] = {article_id: digest for article_id, _, digest in rows}
+    fingerprints: dict[int, str] = {row.article_id: row.content_hash for row in rows}
+    published = {row.article_id: row.published_at for row in rows}
     cached = {i: cache.get(fingerprints[i]) for i in ids}
     missing = [i for i, features in cached.items() if features is None]
     if missing:
@@ -167,15 +174,29 @@ def candidates(session: Session, dedup: DedupInput, cache: FeatureCache) -> list
             cache.put(fingerprints[article_id], features)
             cached[article_id] = features
     return [
-        Candidate(article_id=i, features=features, same_fingerprint=i == exact)
+        Candidate(
+            article_id=i,
+            features=features,
+            same_fingerprint=i == exact,
+            published_at=published[i],
+        )
         for i, features in cached.items()
         if features is not None
     ]
 
 
-_ARTICLES_WITH_FINGERPRINTS = sa.text(
-    "SELECT id, content_hash FROM articles WHERE content_hash IN :fingerprints ORDER BY id"
-).bindparams(sa.bindparam("fingerprints", expanding=True))
+_ARTICLES_WITH_FINGERPRINTS = (
+    sa.text(
+        "SELECT id, content_hash, published_at FROM articles"
+        " WHERE content_hash IN :fingerprints ORDER BY id"
+    )
+    .bindparams(sa.bindparam("fingerprints", expanding=True))
+    .columns(
+        sa.column("id", sa.Integer),
+        sa.column("content_hash", sa.String),
+        sa.column("published_at", UTCDateTime),
+    )
+)
 
 
 def candidates_by_numbers(
@@ -196,10 +217,12 @@ def candidates_by_numbers(
     seen = {candidate.article_id for candidate in tried}
     found: list[Candidate] = []
     rows = session.connection().execute(_ARTICLES_WITH_FINGERPRINTS, {"fingerprints": fingerprints})
-    for article_id, fingerprint in rows:
+    for article_id, fingerprint, published_at in rows:
         features = cache.get(fingerprint)
         if article_id not in seen and features is not None:
-            found.append(Candidate(article_id=article_id, features=features))
+            found.append(
+                Candidate(article_id=article_id, features=features, published_at=published_at)
+            )
     return found
 
 

@@ -24,10 +24,10 @@ from monitor.dedup import (
     Candidate,
     DedupInput,
     Provenance,
-    classify,
     decide,
     known_phrases,
     newcomer_is_original,
+    verify,
 )
 from monitor.health import FeedHistory, Health, backoff_delay, feed_health
 from monitor.records import (
@@ -39,7 +39,6 @@ from monitor.records import (
     TaggedArticle,
     TagSource,
 )
-from monitor.similarity import compare
 from monitor.storage import index
 from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, utc_now
 from monitor.urls import site_of
@@ -932,7 +931,7 @@ class Store:
         for candidate in found:
             if candidate.article_id == kept_id:
                 continue
-            verdict = classify(compare(dedup.features, candidate.features))
+            verdict = verify(dedup, candidate)
             if verdict is None and not candidate.same_fingerprint:
                 continue
             kind, similarity = verdict or (DuplicateKind.EXACT_TEXT, 1.0)
