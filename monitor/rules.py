@@ -198,8 +198,12 @@ class RuleSet:
             return TopicVerdict(False, f"topic.none phrase found: {', '.join(excluded)}")
         for index, group in enumerate(self.topic_groups):
             if not found & group:
-                examples = ", ".join(sorted(self.phrases[number] for number in group)[:4])
-                return TopicVerdict(False, f"no phrase of topic.all[{index}] found ({examples}…)")
+                # Numbered as first written: the group's opening phrases say what it is for.
+                examples = ", ".join(self.phrases[number] for number in sorted(group)[:3])
+                return TopicVerdict(
+                    False,
+                    f"no phrase of topic.all[{index}] found ({len(group)} phrases: {examples}…)",
+                )
         return TopicVerdict(True, "on topic")
 
     def explain_topic(self, matches: Matches) -> list[str]:
