@@ -36,6 +36,7 @@ from sqlalchemy.exc import ArgumentError
 from monitor import __version__
 from monitor.addresses import parse_allowlist_entry
 from monitor.errors import ConfigError, FetchError
+from monitor.records import MAX_FEED_NAME_LENGTH, MAX_TAG_LENGTH, MAX_URL_LENGTH
 from monitor.urls import canonical_url
 
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -92,6 +93,9 @@ def _duration_seconds(value: object) -> float:
             seconds = math.inf if value > 0 else -math.inf
     elif isinstance(value, str):
         text = value.strip().lower()
+        if text.startswith("-") and text[1:].strip()[:1].isdigit():
+            # Read, so that "-5m" is told it must be positive rather than how to write one.
+            return -_duration_seconds(text[1:].strip())
         if re.fullmatch(r"\d+(?:\.\d+)?", text):
             seconds = float(text)
         elif text and re.fullmatch(rf"(?:{_DURATION_PART.pattern}\s*)+", text):
@@ -169,6 +173,11 @@ def _check_http_url(value: str) -> str:
         raise ValueError(f"invalid URL {value!r}: {exc}") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"invalid URL {value!r}: expected an absolute http:// or https:// URL")
+    if len(str(url)) > MAX_URL_LENGTH:
+        raise ValueError(
+            f"a URL of {len(str(url))} characters is too long: the database keeps at most"
+            f" {MAX_URL_LENGTH}"
+        )
     if url.userinfo:
         # Never quoted back: it holds a password.
         raise ValueError(
@@ -289,7 +298,7 @@ class HealthSettings(_Section):
 class FeedSettings(_Section):
     """One feed to poll."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_FEED_NAME_LENGTH)
     url: str
     interval: Duration = 900.0
 
@@ -321,6 +330,8 @@ class FeedSettings(_Section):
             raise ValueError("a tag must not be empty")
         if any(";" in tag for tag in cleaned):
             raise ValueError(_NO_SEMICOLON)
+        if any(len(tag) > MAX_TAG_LENGTH for tag in cleaned):
+            raise ValueError(f"a tag must be at most {MAX_TAG_LENGTH} characters")
         return tuple(dict.fromkeys(cleaned))
 
 
@@ -370,7 +381,7 @@ class TopicSettings(_Section):
 class TagRule(_Section):
     """A tag given to articles whose title or text holds its phrases."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=MAX_TAG_LENGTH)
     any: tuple[str, ...] = ()
     all: tuple[str, ...] = ()
     none: tuple[str, ...] = ()

@@ -9,6 +9,7 @@ short `reason` (`http_404`, `timeout`, `too_large`, `blocked_address`…).
 from __future__ import annotations
 
 import functools
+import logging
 import socket
 import threading
 import time
@@ -26,7 +27,13 @@ from monitor.addresses import AddressPolicy
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.health import parse_retry_after
-from monitor.records import MAX_URL_LENGTH, FeedResponse, FetchedPage
+from monitor.records import (
+    MAX_ETAG_LENGTH,
+    MAX_LAST_MODIFIED_LENGTH,
+    MAX_URL_LENGTH,
+    FeedResponse,
+    FetchedPage,
+)
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -51,6 +58,8 @@ NOT_FEED_TYPES = frozenset(
 # Only encodings we decode ourselves, with the output bounded as it is produced.
 ACCEPT_ENCODING = "gzip, deflate"
 _DECODE_STEP = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def build_client(settings: FetchSettings) -> httpx.Client:
@@ -181,10 +190,23 @@ def fetch_feed(
         status=response.status_code,
         body=body,
         headers=dict(response.headers),
-        etag=response.headers.get("etag") or (etag if response.status_code == 304 else None),
-        last_modified=response.headers.get("last-modified")
+        etag=_validator(response, "etag", MAX_ETAG_LENGTH)
+        or (etag if response.status_code == 304 else None),
+        last_modified=_validator(response, "last-modified", MAX_LAST_MODIFIED_LENGTH)
         or (last_modified if response.status_code == 304 else None),
     )
+
+
+def _validator(response: httpx.Response, header: str, limit: int) -> str | None:
+    """A cache validator to send back next time, unless it is longer than the database
+    keeps: then the feed is fetched in full each time rather than not at all."""
+    value: str | None = response.headers.get(header)
+    if value is not None and len(value) > limit:
+        log.info(
+            "%s: %s of %d characters not kept (at most %d)", response.url, header, len(value), limit
+        )
+        return None
+    return value
 
 
 def fetch_page(

@@ -13,6 +13,12 @@ from enum import StrEnum
 
 # The database keeps URLs (entries, articles, duplicates) of at most this many characters.
 MAX_URL_LENGTH = 2048
+# …a feed's name and a tag's (from the configuration, or a feed's categories) and a feed
+# server's cache validators, of at most these.
+MAX_FEED_NAME_LENGTH = 200
+MAX_TAG_LENGTH = 200
+MAX_ETAG_LENGTH = 1024
+MAX_LAST_MODIFIED_LENGTH = 200
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from monitor.records import CleanedArticle, Tag, TaggedArticle, TagSource
-
-MAX_TAG_LENGTH = 200
+from monitor.records import MAX_TAG_LENGTH, CleanedArticle, Tag, TaggedArticle, TagSource
 
 
 def tag_article(

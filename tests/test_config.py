@@ -65,6 +65,10 @@ def test_a_delay_of_zero_may_be_written_in_any_unit(tmp_path: Path, text: object
 
 def test_a_negative_delay_is_refused(tmp_path: Path) -> None:
     assert "per_host_delay" in error_for(tmp_path, "[fetch]\nper_host_delay = -1\n")
+    # Written with a unit, it is told what is wrong, not how to write a duration.
+    message = error_for(tmp_path, '[fetch]\nper_host_delay = "-1s"\n')
+    assert "must not be negative" in message
+    assert "greater than zero" in error_for(tmp_path, '[fetch]\ntimeout = "-5m"\n')
 
 
 def test_format_duration_round_trips() -> None:
@@ -140,6 +144,21 @@ def test_missing_url_names_the_feed(tmp_path: Path) -> None:
     assert "feeds[1].url" in message
     assert "'b'" in message
     assert "missing" in message
+
+
+def test_names_tags_and_urls_longer_than_the_database_keeps_are_refused(tmp_path: Path) -> None:
+    # An audit's 300-character feed name passed check-config, then stopped run-once and the
+    # daemon's reload on PostgreSQL (varchar 200).
+    for feed, key in [
+        (f'name = "{"n" * 201}"\nurl = "https://a.example/feed"\n', "feeds[0].name"),
+        (f'name = "a"\nurl = "https://a.example/{"p" * 2048}"\n', "feeds[0].url"),
+        (f'name = "a"\nurl = "https://a.example/feed"\ntags = ["{"t" * 201}"]\n', "feeds[0].tags"),
+    ]:
+        message = error_for(tmp_path, "[[feeds]]\n" + feed)
+        assert key in message, message
+    assert "2048" in error_for(
+        tmp_path, f'[[feeds]]\nname = "a"\nurl = "https://a.example/{"p" * 2048}"\n'
+    )
 
 
 def test_bad_interval_names_the_key_and_value(tmp_path: Path) -> None:

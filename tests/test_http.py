@@ -258,6 +258,23 @@ def test_is_public_address(address: str, public: bool) -> None:
     assert is_public_address(address) is public
 
 
+def test_validators_longer_than_the_database_keeps_are_not_sent_back(site: LocalSite) -> None:
+    # An audit's server sent a 1,502-character ETag: kept, it stopped PostgreSQL's write of
+    # the poll (varchar 1024), and the feed was never polled again.
+    long_etag = '"' + "e" * 1500 + '"'
+    site.route(
+        "/feed.rss",
+        lambda _: (
+            200,
+            {"Content-Type": "application/rss+xml", "ETag": long_etag, "Last-Modified": "x" * 300},
+            b"<rss/>",
+        ),
+    )
+    with build_client(LOCAL) as client:
+        response = fetch_feed(client, site.url("/feed.rss"), max_size=10_000)
+    assert (response.status, response.etag, response.last_modified) == (200, None, None)
+
+
 def test_conditional_feed_fetch(site: LocalSite) -> None:
     def feed(request: SiteRequest) -> tuple[int, dict[str, str], bytes]:
         if request.headers.get("if-none-match") == '"v1"':

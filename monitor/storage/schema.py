@@ -25,6 +25,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from monitor.records import (
+    MAX_ETAG_LENGTH,
+    MAX_FEED_NAME_LENGTH,
+    MAX_LAST_MODIFIED_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_URL_LENGTH,
+)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -76,13 +84,13 @@ class Feed(Base):
     __tablename__ = "feeds"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    url: Mapped[str] = mapped_column(String(2048), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(MAX_URL_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_FEED_NAME_LENGTH))
     enabled: Mapped[bool] = mapped_column(default=True)
     interval_seconds: Mapped[float] = mapped_column(Float)
     title: Mapped[str | None] = mapped_column(Text)
-    etag: Mapped[str | None] = mapped_column(String(1024))
-    last_modified: Mapped[str | None] = mapped_column(String(200))
+    etag: Mapped[str | None] = mapped_column(String(MAX_ETAG_LENGTH))
+    last_modified: Mapped[str | None] = mapped_column(String(MAX_LAST_MODIFIED_LENGTH))
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[int | None] = mapped_column(Integer)
@@ -106,7 +114,7 @@ class Article(Base):
     __tablename__ = "articles"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    url: Mapped[str] = mapped_column(String(2048), unique=True)
+    url: Mapped[str] = mapped_column(String(MAX_URL_LENGTH), unique=True)
     title: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(Text)
@@ -129,7 +137,7 @@ class ArticleTag(Base):
     article_id: Mapped[int] = mapped_column(
         Id, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
     )
-    tag: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(MAX_TAG_LENGTH), primary_key=True)
     source: Mapped[str] = mapped_column(String(20), primary_key=True)
     detail: Mapped[str | None] = mapped_column(Text)
 
@@ -143,9 +151,9 @@ class Entry(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     feed_id: Mapped[int] = mapped_column(Id, ForeignKey("feeds.id", ondelete="CASCADE"))
-    guid: Mapped[str | None] = mapped_column(String(2048))
-    url: Mapped[str] = mapped_column(String(2048), index=True)
-    link: Mapped[str] = mapped_column(String(2048))
+    guid: Mapped[str | None] = mapped_column(String(MAX_URL_LENGTH))
+    url: Mapped[str] = mapped_column(String(MAX_URL_LENGTH), index=True)
+    link: Mapped[str] = mapped_column(String(MAX_URL_LENGTH))
     title: Mapped[str | None] = mapped_column(Text)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     categories: Mapped[str | None] = mapped_column(Text)
@@ -174,7 +182,7 @@ class Duplicate(Base):
     article_id: Mapped[int] = mapped_column(
         Id, ForeignKey("articles.id", ondelete="CASCADE"), index=True
     )
-    url: Mapped[str] = mapped_column(String(2048), index=True)
+    url: Mapped[str] = mapped_column(String(MAX_URL_LENGTH), index=True)
     site: Mapped[str] = mapped_column(String(255))
     title: Mapped[str | None] = mapped_column(Text)
     feed_id: Mapped[int | None] = mapped_column(Id, ForeignKey("feeds.id", ondelete="SET NULL"))
