@@ -39,6 +39,7 @@ from monitor.leases import (
 from monitor.observability import Metrics
 from monitor.pipeline import Pipeline
 from monitor.rules import RuleSet
+from monitor.storage.database import first_line
 from monitor.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class Daemon:
         return bool(self.scheduler.running) and not self.stop.is_set()
 
     def run(self) -> None:
-        self._apply_feeds(self.settings)
+        self._apply_feeds(self.settings, self.store.sync_feeds(self.settings.feeds))
         if self.config_path is not None:
             self.scheduler.add_job(
                 self._watch,
@@ -131,9 +132,10 @@ class Daemon:
 
     # Scheduling
 
-    def _apply_feeds(self, settings: Settings) -> None:
-        """Make the scheduled jobs match the enabled feeds of `settings`."""
-        self._feed_ids = self.store.sync_feeds(settings.feeds)
+    def _apply_feeds(self, settings: Settings, feed_ids: dict[str, int]) -> None:
+        """Make the scheduled jobs match the enabled feeds of `settings` (their rows' ids
+        by URL: `Store.sync_feeds`)."""
+        self._feed_ids = feed_ids
         wanted = {feed.url: feed for feed in settings.enabled_feeds}
         listed = {feed.url for feed in settings.feeds}
         for url in set(self._scheduled) - set(wanted):
@@ -194,13 +196,20 @@ class Daemon:
                 self.pipeline.poll(feed, feed_id)
             finally:
                 self.store.release_feed(feed_id, owner=self.identity)
-        except sa.exc.DBAPIError as error:
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
             # The database is away (a restart, the network): one line, not a traceback a
             # second; whatever was in hand stays pending and the next run takes it up.
             log.error(
                 "poll of %s: database unavailable (%s); will retry at its next run",
                 feed.name,
-                str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__,
+                first_line(error),
+            )
+        except sa.exc.DBAPIError as error:
+            # The database refused what it was given: a fault of ours, not an outage.
+            log.error(
+                "poll of %s: database error (%s); will retry at its next run",
+                feed.name,
+                first_line(error),
             )
         except Exception:
             if self.stop.is_set():
@@ -247,6 +256,20 @@ class Daemon:
             log.error("configuration not reloaded, the previous one keeps running: %s", error)
             self.metrics.reloads.labels(result="rejected").inc()
             return False
+        try:
+            # First, and before anything else changes: the feeds' rows, in one transaction.
+            feed_ids = self.store.sync_feeds(settings.feeds)
+        except sa.exc.DBAPIError as error:
+            # A valid edit the database could not take now (an outage): nothing of it is
+            # applied, and it is tried again at the next look rather than lost.
+            log.error(
+                "configuration not reloaded yet, the previous one keeps running: the"
+                " database could not record its feeds (%s); trying again",
+                first_line(error),
+            )
+            self.metrics.reloads.labels(result="failed").inc()
+            self.reload_requested.set()
+            return False
         http_changed = settings.http != self.settings.http
         if http_changed and self.on_http_change and not self.on_http_change(settings.http):
             # Still served as before: the next reload tries the new address again.
@@ -276,7 +299,7 @@ class Daemon:
             )
         self.pipeline.rules = RuleSet.from_settings(settings)
         self.store.health = settings.health
-        self._apply_feeds(settings)
+        self._apply_feeds(settings, feed_ids)
         self.settings = settings
         self.metrics.reloads.labels(result="applied").inc()
         log.info("configuration reloaded from %s", self.config_path)

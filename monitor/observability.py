@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitor.storage.database import within
+from monitor.storage.database import first_line, within
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Metrics:
         )
         self.reloads = Counter(
             "monitor_config_reloads",
-            "Configuration reloads, by result (applied, rejected).",
+            "Configuration reloads, by result (applied, rejected, failed).",
             ["result"],
             registry=self.registry,
         )
@@ -85,6 +86,9 @@ class _HealthCollector(Collector):
                 counts[state] = counts.get(state, 0) + 1
         except TimeoutError as error:
             log.warning("feed health unavailable for /metrics: the database: %s", error)
+        except sa.exc.DBAPIError as error:
+            # The database is away: one line a scrape, as the polls log it.
+            log.warning("feed health unavailable for /metrics: the database: %s", first_line(error))
         except Exception:
             log.warning("feed health unavailable for /metrics", exc_info=True)
         for state, count in sorted(counts.items()):

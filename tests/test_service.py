@@ -79,6 +79,13 @@ def write_config(
     )
 
 
+def empty_feed(
+    site: LocalSite, name: str
+) -> Callable[[SiteRequest], tuple[int, dict[str, str], bytes]]:
+    """A route answering a feed with no item."""
+    return lambda _: (200, {"Content-Type": RSS}, feed_xml(site, name, 0))
+
+
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
@@ -203,11 +210,8 @@ def test_hot_reload_add_break_remove(
     database_url: str,
     daemon: Callable[[Path], subprocess.Popen[str]],
 ) -> None:
-    def empty_feed(name: str) -> Callable[[SiteRequest], tuple[int, dict[str, str], bytes]]:
-        return lambda _: (200, {"Content-Type": RSS}, feed_xml(site, name, 0))
-
     for name in ("a", "b"):
-        site.route(f"/{name}.rss", empty_feed(name))
+        site.route(f"/{name}.rss", empty_feed(site, name))
     config = tmp_path / "config.toml"
     write_config(config, site, {"a": "/a.rss"}, database_url=database_url)
     process = daemon(config)
@@ -508,6 +512,7 @@ def test_the_database_going_away_loses_nothing(
         proxy.cut()
         time.sleep(1)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=20).status_code == 503
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=20).status_code == 200
         time.sleep(60)
         proxy.restore()
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
@@ -515,6 +520,8 @@ def test_the_database_going_away_loses_nothing(
         code, log, _ = stop(process)
     assert code == 0
     assert log.count("database unavailable") >= 20  # it kept its schedule, retrying each second
+    assert "feed health unavailable for /metrics: the database:" in log
+    assert "Traceback" not in log  # one line each, not a traceback a second
     engine = create_database_engine(postgres_url)
     with engine.connect() as connection:
         outcomes: dict[str, int] = dict(
@@ -531,6 +538,38 @@ def test_the_database_going_away_loses_nothing(
     engine.dispose()
     assert outcomes == {"stored": 20}  # every story once; nothing failed for the outage
     assert articles == signatures == urls == 20
+
+
+def test_an_edit_saved_while_the_database_is_away_is_applied_when_it_is_back(
+    site: LocalSite,
+    tmp_path: Path,
+    postgres_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    """A valid edit the database cannot record (the feeds' rows) is not half-applied nor
+    lost: it is tried again until the database is back."""
+    for name in ("news", "late"):
+        site.route(f"/{name}.rss", empty_feed(site, name))
+    with TcpProxy("127.0.0.1", 5432) as proxy:
+        config = config_through(proxy, tmp_path, site, postgres_url, free_port())
+        process = daemon(config)
+        wait_for(lambda: site.hits("/news.rss") >= 1, timeout=60)
+        proxy.cut()
+        time.sleep(1)
+        edited = config.read_text(encoding="utf-8")
+        config.write_text(
+            edited + f'[[feeds]]\nname = "late"\nurl = "{site.url("/late.rss")}"\n'
+            'interval = "1s"\n',
+            encoding="utf-8",
+        )
+        time.sleep(8)  # two looks of the watcher at least: read, and tried
+        assert site.hits("/late.rss") == 0
+        proxy.restore()
+        wait_for(lambda: site.hits("/late.rss") >= 1, timeout=30)
+        code, log, _ = stop(process)
+    assert code == 0
+    assert "configuration not reloaded yet" in log and "configuration reloaded" in log
+    assert "Traceback" not in log
 
 
 def test_a_database_that_stops_answering_leaves_health_and_stop_working(
