@@ -164,7 +164,9 @@ def insert_feed_and_article(connection: sa.Connection, text: str) -> None:
     )
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007"])
+@pytest.mark.parametrize(
+    "revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+)
 def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
 
@@ -187,9 +189,18 @@ def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revis
         duplicate = connection.execute(
             sa.text("SELECT url, former_article_id FROM duplicates")
         ).one()
+        signed = connection.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM article_signatures WHERE article_id = 1),"
+                " (SELECT count(*) FROM lsh_buckets WHERE article_id = 1)"
+            )
+        ).one()
     assert tuple(article) == ("A", None)
     assert tuple(duplicate) == ("http://y/a", None)
-    # Articles stored before the index existed get signatures from their text.
+    # An article without a signature (stored before the index existed, or kept through a
+    # downgrade below 0002 that dropped it) is signed and indexed by the upgrade: else no
+    # copy of it would be found.
+    assert signed[0] == 1 and signed[1] > 0
     assert index.rebuild(engine, from_text=True) == 1
     downgrade_database(engine, revision)
     downgrade_database(engine, "0001")

@@ -30,7 +30,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The newest revision in migrations/versions (tests/test_migrations.py checks it is
 # Alembic's head). A start on a database already there reads one row instead of
 # importing Alembic, which the daemon would hold for nothing (11 MiB).
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 
 
 def normalize_database_url(url: str) -> URL:
@@ -153,6 +153,15 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(engine), revision)
     except sa.exc.OperationalError as exc:
         raise DatabaseError(f"cannot migrate {mask_url(engine.url)}: {exc.orig}") from None
+    if stored_revision(engine) == SCHEMA_HEAD:
+        from monitor.storage.index import sign_unsigned
+
+        if signed := sign_unsigned(engine):
+            log.warning(
+                "%d articles had no near-duplicate signature (the database had been below"
+                " revision 0002): signed and indexed, so that their copies are found",
+                signed,
+            )
 
 
 def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:

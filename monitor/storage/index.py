@@ -233,16 +233,28 @@ _INSERT_SIGNATURE = sa.text(
 
 
 def add(connection: sa.Connection, article_id: int, dedup: DedupInput) -> None:
+    _add_signatures(
+        connection, article_id, dedup.skeleton_signature, dedup.entities_signature, dedup.buckets
+    )
+
+
+def _add_signatures(
+    connection: sa.Connection,
+    article_id: int,
+    skeleton: np.ndarray,
+    entities: np.ndarray,
+    buckets: Sequence[int],
+) -> None:
     connection.execute(
         _INSERT_SIGNATURE,
         {
             "article": article_id,
             "scheme": SCHEME,
-            "skeleton": _pack(dedup.skeleton_signature),
-            "entities": _pack(dedup.entities_signature),
+            "skeleton": _pack(skeleton),
+            "entities": _pack(entities),
         },
     )
-    _insert_buckets(connection, [(key, article_id) for key in set(dedup.buckets)])
+    _insert_buckets(connection, [(key, article_id) for key in set(buckets)])
 
 
 def remove(connection: sa.Connection, article_id: int) -> None:
@@ -321,6 +333,42 @@ def _resign(session: Session) -> None:
             )
         )
     session.flush()
+
+
+_UNSIGNED = sa.text(
+    "SELECT a.id, a.text FROM articles a WHERE a.id > :after AND NOT EXISTS"
+    " (SELECT 1 FROM article_signatures s WHERE s.article_id = a.id) ORDER BY a.id LIMIT :limit"
+)
+
+
+def sign_unsigned(engine: sa.Engine, *, batch_size: int = 500) -> int:
+    """Sign the kept articles that have no signature, and index them; returns how many.
+
+    A database taken below revision 0002 and up again keeps its articles but not its
+    index, which that revision created: unsigned, no copy of them would ever be found.
+    One transaction per batch, each under the lock that serialises duplicate decisions.
+    """
+    signer = Signer()
+    done, last_id = 0, 0
+    while True:
+        with Session(engine) as session, session.begin():
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK_KEY}
+                )
+            rows = connection.execute(_UNSIGNED, {"after": last_id, "limit": batch_size}).all()
+            if not rows:
+                return done
+            for article_id, text in rows:
+                features = text_features(text)
+                skeleton = signer.signature(features.skeleton)
+                entities = signer.signature(features.entities)
+                _add_signatures(
+                    connection, article_id, skeleton, entities, bucket_keys(skeleton, entities)
+                )
+            done += len(rows)
+            last_id = rows[-1][0]
 
 
 def stale_signatures(session: Session) -> int:
