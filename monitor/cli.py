@@ -583,7 +583,8 @@ def explain(context: _Context, url: str) -> None:
             )
 
 
-@cli.command()
+# A query may start with "-" (-word: not): it is not an option.
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("query")
 @count_option("--limit", 20, "Most articles to list.", maximum=MAX_SEARCH_RESULTS)
 @pass_context
@@ -621,8 +622,15 @@ def search(context: _Context, query: str, limit: int) -> None:
 )
 @click.option("--since", type=click.DateTime(), help="Published (or fetched) on or after (UTC).")
 @click.option("--until", type=click.DateTime(), help="Published (or fetched) before (UTC).")
-@click.option("--tag", help="Only articles with this tag.")
-@click.option("--feed", help="Only articles that arrived through the feed with this name.")
+@click.option(
+    "--tag", "tags", multiple=True, help="Only articles with this tag (repeated: with every one)."
+)
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    help="Only articles that arrived through the feed with this name (repeated: any of them).",
+)
 @click.option("--include-duplicates", is_flag=True, help="List each story's copies with it.")
 @pass_context
 def export_command(
@@ -631,8 +639,8 @@ def export_command(
     output: Path | None,
     since: datetime | None,
     until: datetime | None,
-    tag: str | None,
-    feed: str | None,
+    tags: tuple[str, ...],
+    feeds: tuple[str, ...],
     include_duplicates: bool,
 ) -> None:
     """Stream the stored articles as JSON Lines or CSV, in constant memory."""
@@ -642,17 +650,19 @@ def export_command(
             param_hint="'--since'",
         )
     store = open_store(context.settings(), sync_feeds=False, create=False)
-    if feed is not None and feed not in (names := store.feed_names()):
-        # A misspelt name would otherwise export nothing, and look like no coverage.
-        known = ", ".join(repr(name) for name in names) or "none yet"
-        raise click.BadParameter(
-            f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
-        )
+    names = store.feed_names() if feeds else []
+    for feed in feeds:
+        if feed not in names:
+            # A misspelt name would otherwise export nothing, and look like no coverage.
+            known = ", ".join(repr(name) for name in names) or "none yet"
+            raise click.BadParameter(
+                f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
+            )
     selection = ExportFilter(
         since=since.replace(tzinfo=UTC) if since else None,
         until=until.replace(tzinfo=UTC) if until else None,
-        tag=tag,
-        feed=feed,
+        tags=tags,
+        feeds=feeds,
         include_duplicates=include_duplicates,
     )
     if output is None:

@@ -34,8 +34,8 @@ CSV_FIELDS = (
 class ExportFilter:
     since: datetime | None = None
     until: datetime | None = None
-    tag: str | None = None
-    feed: str | None = None
+    tags: tuple[str, ...] = ()  # every one of them
+    feeds: tuple[str, ...] = ()  # any one of them
     include_duplicates: bool = False
 
 
@@ -44,8 +44,8 @@ def export(store: Store, output: IO[bytes], *, fmt: ExportFormat, selection: Exp
     records = store.iter_export(
         since=selection.since,
         until=selection.until,
-        tag=selection.tag,
-        feed=selection.feed,
+        tags=selection.tags,
+        feeds=selection.feeds,
         include_duplicates=selection.include_duplicates,
     )
     if fmt == "jsonl":
@@ -72,7 +72,7 @@ def _csv(records: Iterator[dict[str, Any]], output: IO[bytes]) -> int:
     count = 0
     for record in records:
         tags = "; ".join([f"{tag['tag']} ({tag['source']})" for tag in record["tags"]])
-        copies = str(len(record["duplicates"])) if "duplicates" in record else ""
+        copies = str(record["copies"])
         published, fetched = record["published_at"], record["fetched_at"]
         line = ",".join(
             [

@@ -180,6 +180,13 @@ def test_export_of_an_unknown_feed_names_the_known_ones(tmp_path: Path) -> None:
     assert "no feed named 'Khmer Time' in the database (feeds: 'Khmer Times')" in misspelt.stderr
     known = monitor("export", "--feed", "Khmer Times", cwd=tmp_path)
     assert known.returncode == 0 and "exported 0 articles" in known.stderr
+    # Repeated, every name is checked.
+    both = monitor("export", "--feed", "Khmer Times", "--feed", "Khmer Time", cwd=tmp_path)
+    assert both.returncode == 2 and "no feed named 'Khmer Time'" in both.stderr
+    # A search may start with a word it must not hold: not an option.
+    excluded = monitor("search", "-football scam", cwd=tmp_path)
+    assert excluded.returncode == 0, excluded.stderr
+    assert "0 articles" in excluded.stderr
 
 
 def test_status_lists_configured_feeds_never_polled(tmp_path: Path) -> None:

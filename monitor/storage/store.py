@@ -573,13 +573,14 @@ class Store:
         *,
         since: datetime | None,
         until: datetime | None,
-        tag: str | None,
-        feed: str | None,
+        tags: Sequence[str] = (),
+        feeds: Sequence[str] = (),
         include_duplicates: bool,
         batch_size: int = 500,
     ) -> Iterator[dict[str, Any]]:
-        """Kept articles (by id) as plain records with their tags (and copies), read in
-        batches so that memory stays flat.
+        """Kept articles (by id) as plain records with their tags, their number of copies
+        (and the copies), read in batches so that memory stays flat. Only articles with
+        every one of `tags`, and that arrived through any one of `feeds`, when given.
 
         Plain column rows through the connection, not ORM objects (building and
         discarding those was most of the cost), and statements compiled once; each
@@ -607,17 +608,25 @@ class Store:
             query = query.where(sa.func.coalesce(Article.published_at, Article.fetched_at) >= since)
         if until is not None:
             query = query.where(sa.func.coalesce(Article.published_at, Article.fetched_at) < until)
-        if tag is not None:
+        for tag in dict.fromkeys(tags):
             query = query.where(
                 Article.id.in_(sa.select(ArticleTag.article_id).where(ArticleTag.tag == tag))
             )
-        if feed is not None:
-            query = query.where(Feed.name == feed)
+        if feeds:
+            query = query.where(Feed.name.in_(feeds))
         query = query.where(Article.id > sa.bindparam("after")).limit(sa.bindparam("limit"))
         ids_of_batch: sa.BindParameter[int] = sa.bindparam("ids", expanding=True)
-        tag_query = sa.select(
-            ArticleTag.article_id, ArticleTag.tag, ArticleTag.source, ArticleTag.detail
-        ).where(ArticleTag.article_id.in_(ids_of_batch))
+        # In one order on every database, so that two databases' exports compare equal.
+        tag_query = (
+            sa.select(ArticleTag.article_id, ArticleTag.tag, ArticleTag.source, ArticleTag.detail)
+            .where(ArticleTag.article_id.in_(ids_of_batch))
+            .order_by(ArticleTag.article_id, ArticleTag.tag, ArticleTag.source)
+        )
+        count_query = (
+            sa.select(Duplicate.article_id, sa.func.count())
+            .where(Duplicate.article_id.in_(ids_of_batch))
+            .group_by(Duplicate.article_id)
+        )
         copy_query = sa.select(
             Duplicate.article_id,
             Duplicate.url,
@@ -634,13 +643,18 @@ class Store:
                 if not rows:
                     return
                 ids = [row[0] for row in rows]
-                tags: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+                tags_of: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
                 for article_id, tag_name, source, detail in connection.execute(
                     tag_query, {"ids": ids}
                 ).all():
-                    tags[article_id].append({"tag": tag_name, "source": source, "detail": detail})
+                    tags_of[article_id].append(
+                        {"tag": tag_name, "source": source, "detail": detail}
+                    )
                 copies: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-                if include_duplicates:
+                counts: dict[int, int] = dict.fromkeys(ids, 0)
+                if not include_duplicates:
+                    counts.update(connection.execute(count_query, {"ids": ids}).all())
+                else:
                     for article_id, url, site, kind, similarity, detected_at in connection.execute(
                         copy_query, {"ids": ids}
                     ).all():
@@ -676,16 +690,19 @@ class Store:
                     "language": language,
                     "site": site,
                     "feed": feed_name,
-                    "tags": tags[article_id],
+                    "tags": tags_of[article_id],
                     "repost_signals": repost_signals,
                     "text": text,
                 }
                 if include_duplicates:
+                    record["copies"] = len(copies[article_id])
                     record["duplicates"] = copies[article_id]
+                else:
+                    record["copies"] = counts[article_id]
                 yield record
             last_id = ids[-1]
             # The batch's rows go before the next batch is read: one batch in memory.
-            del rows, tags, copies
+            del rows, tags_of, copies, counts
 
     def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
         """Kept articles matching a full-text query, best first (SQLite FTS5 or PostgreSQL
