@@ -66,9 +66,12 @@ class TextFeatures:
     # number that opens a sentence), as digits: what a rewrite's "21" is checked against.
     spelled_numbers: frozenset[str]
     # The names of the lead (days and months aside), and every distinct token of the
-    # text, as hashes: a story's own place and people are named in its lead.
+    # text, as hashes: a story's own place and people are named in its lead. Scripts
+    # written without spaces have no capitals: for them, the lead's grapheme shingles,
+    # looked for among the other text's `words`.
     lead_names: np.ndarray
     vocabulary: np.ndarray
+    lead_unspaced: np.ndarray
     token_count: int
     # The skeleton shingles of each paragraph, one after the other, and where each
     # paragraph's run ends: to see how much of a text another one covers.
@@ -96,6 +99,18 @@ def text_features(text: str) -> TextFeatures:
             if token.role is Role.NAME and token.text not in _CALENDAR_NAMES
         ),
         vocabulary=_hashes(token.text for token in tokens),
+        lead_unspaced=np.unique(
+            np.concatenate(
+                [
+                    _EMPTY,
+                    *(
+                        _shingles_array(run, UNSPACED_SHINGLE)
+                        for unspaced, run in _runs(lead)
+                        if unspaced and len(run) >= UNSPACED_SHINGLE
+                    ),
+                ]
+            )
+        ),
         token_count=len(tokens),
         paragraph_shingles=paragraph_shingles,
         paragraph_ends=paragraph_ends,
@@ -350,11 +365,9 @@ class Comparison:
         does: two police statements from one template, "Kampot provincial police
         rescued…" and "Takeo provincial police rescued…", share their words and no
         number, and only their leads tell the two raids apart. A copy keeps its
-        source's names; at most one side adds some (a dateline, its outlet)."""
-        first, second = self._first, self._second
-        return bool(
-            np.isin(first.lead_names, second.vocabulary, invert=True).any()
-            and np.isin(second.lead_names, first.vocabulary, invert=True).any()
+        source's names; at most one side adds some (a dateline, its outlet, an intro)."""
+        return _lead_of_its_own(self._first, self._second) and _lead_of_its_own(
+            self._second, self._first
         )
 
     @cached_property
@@ -370,6 +383,15 @@ class Comparison:
             f"entities={self.entities:.3f}, numbers_shared={self.numbers_shared:.3f}, "
             f"paragraphs_covered={self.paragraphs_covered:.3f})"
         )
+
+
+def _lead_of_its_own(text: TextFeatures, other: TextFeatures) -> bool:
+    """Whether `text`'s lead names someone or somewhere `other` never does: a name it
+    never uses, or (Khmer, Chinese…) a run of graphemes it never writes."""
+    return bool(
+        np.isin(text.lead_names, other.vocabulary, invert=True).any()
+        or np.isin(text.lead_unspaced, other.words, invert=True).any()
+    )
 
 
 def compare(first: TextFeatures, second: TextFeatures) -> Comparison:

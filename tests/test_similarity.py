@@ -190,6 +190,26 @@ def test_two_statements_from_one_template_are_two_raids() -> None:
     assert classify(comparison) is None
 
 
+@pytest.mark.parametrize("language", ["km", "zh"])
+def test_statements_from_one_template_in_khmer_and_chinese_are_two_raids(language: str) -> None:
+    # Written for an audit, in the manner of Kampuchea Thmey and the Cambodia-China Times:
+    # no capital letters, so the leads' own runs of graphemes (Kampot, Takeo) tell them apart.
+    kampot = text_features(fixture_text(f"police-statement-kampot-{language}"))
+    takeo = text_features(fixture_text(f"police-statement-takeo-{language}"))
+    comparison = compare(kampot, takeo)
+    assert comparison.words.of_smaller >= 0.6 and comparison.numbers_cited == 0
+    assert classify(comparison) is None
+    # A copy that opens with its outlet's line of its own is still a copy.
+    text = fixture_text(f"police-statement-kampot-{language}")
+    intro = (
+        "ព័ត៌មានពីអ្នកយកព័ត៌មានរបស់យើងនៅខេត្ត"
+        if language == "km"
+        else "本报综合报道，以下为警方通报全文内容"
+    )
+    verdict = classify(compare(kampot, text_features(intro + "\n" + text)))
+    assert verdict is not None and verdict[0] is DuplicateKind.NEAR_DUPLICATE
+
+
 @pytest.mark.parametrize(
     "copy",
     [
