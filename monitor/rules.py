@@ -4,7 +4,8 @@ rules over the phrases found.
 Phrases and texts are normalised alike (NFKC, case-folded, Latin accents removed and
 letters like "đ" folded to their base letter, curly apostrophes straightened, hyphens
 and dashes read as spaces so that "scam-compound" is "scam compound", Khmer's two
-spellings of the subscript "t" made one, white space collapsed). A phrase that starts or
+spellings of the subscript "t" and of the vowel "ao" made one, Traditional Chinese read
+as Simplified, white space collapsed). A phrase that starts or
 ends with a letter or digit of a spaced script matches whole words only; Khmer,
 Chinese and other scripts written without spaces match inside running text. An
 Aho-Corasick automaton (pyahocorasick) holds all phrases, so matching costs one
@@ -18,8 +19,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import ahocorasick
+import opencc
 
 from monitor.config import Settings, TagRule, TextField, TopicSettings
 from monitor.records import Tag, TagSource
@@ -46,9 +49,15 @@ _FOLDS = {
 # through a dict once the text holds one non-ASCII character, and made matching take
 # twice as long.
 _FOLDED = re.compile("[" + "".join(_FOLDS) + "]")
-# Khmer writes the subscript "t" with COENG DA or COENG TA, and both look alike.
+# Khmer writes the subscript "t" with COENG DA or COENG TA, and both look alike; and the
+# independent vowel "ao" as ឲ or ឱ ("បង្ខំឲ្យសុំទាន", "បង្ខំឱ្យសុំទាន": forced to beg).
 _KHMER_COENG_DA = "\u17d2\u178a"
 _KHMER_COENG_TA = "\u17d2\u178f"
+_KHMER_QOO_TYPE_TWO = "\u17b2"
+_KHMER_QOO_TYPE_ONE = "\u17b1"
+# Chinese characters: the text is read as Simplified, so that every Chinese phrase matches
+# what Taiwan's and Hong Kong's outlets write in Traditional (馬德望, 詐騙集團, 緬甸).
+_CHINESE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SPACES = re.compile(r"\s+")
 _UNSPACED = re.compile(
     "[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff"
@@ -62,11 +71,24 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", _ACCENTS.sub("", text)).replace("-", " ")
     if not text.isascii():
         text = _FOLDED.sub(_fold, text).replace(_KHMER_COENG_DA, _KHMER_COENG_TA)
+        text = text.replace(_KHMER_QOO_TYPE_TWO, _KHMER_QOO_TYPE_ONE)
+        if _CHINESE.search(text):
+            text = _simplified(text)
     return _SPACES.sub(" ", text).strip()
 
 
 def _fold(found: re.Match[str]) -> str:
     return _FOLDS[found[0]]
+
+
+@cache
+def _to_simplified() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s.json")
+
+
+def _simplified(text: str) -> str:
+    converted: str = _to_simplified().convert(text)
+    return converted
 
 
 def _without_headline(title: str, text: str) -> str:

@@ -52,6 +52,12 @@ def test_normalise_folds_what_writers_spell_either_way() -> None:
     assert normalize("ផ្ដន្ទាទោស") == normalize("ផ្តន្ទាទោស")
     # Zero-width spaces between Khmer words are not in any phrase.
     assert normalize("ជួញដូរ\u200bមនុស្ស") == normalize("ជួញដូរមនុស្ស")
+    # Khmer's independent vowel "ao", written ឲ or ឱ ("forced to beg").
+    assert normalize("បង្ខំឲ្យសុំទាន") == normalize("បង្ខំឱ្យសុំទាន")
+    # Traditional Chinese is read as Simplified: Taiwan's and Hong Kong's outlets match
+    # every Chinese phrase; Latin and Khmer beside it are left as they are.
+    assert normalize("國家反人口販賣委員會 在馬德望") == normalize("国家反人口贩卖委员会 在马德望")
+    assert normalize("詐騙集團 NCCT ព្រះសីហនុ") == "诈骗集团 ncct ព្រះសីហនុ"
 
 
 def test_hyphenated_text_matches_spaced_phrases() -> None:
