@@ -258,3 +258,15 @@ def test_a_plain_text_page_is_read() -> None:
     assert article.title == "Police free 312 workers in Sihanoukville raid"
     assert "Sihanoukville on Thursday, officials said. The workers <had been held>" in article.text
     assert "National Committee for Counter Trafficking" in article.text
+
+
+def test_a_short_chinese_report_is_its_paragraphs_not_its_page() -> None:
+    # Written for an audit, as the Cambodia-China Times lays out a page: three paragraphs,
+    # 200 characters, under the 250 below which trafilatura falls back to the whole page
+    # on one line (the date, the view count, the share buttons).
+    body = (Path(__file__).parent / "fixtures" / "pages" / "short-chinese-report.html").read_bytes()
+    article = extract_article(page(body), entry())
+    headline, first, *_ = article.text.split("\n")
+    assert headline == article.title and first.startswith("【柬中时报讯】7月10日")
+    assert "分享到" not in article.text and "1.2K" not in article.text
+    assert article.language == "zh"
