@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -482,6 +482,35 @@ def db_current(context: _Context) -> None:
 
 
 @cli.command()
+@click.option("--since", type=click.DateTime(), help="Only entries first seen on or after (UTC).")
+@click.option(
+    "--feed", "feeds", multiple=True, help="Only entries of the feed with this name (repeatable)."
+)
+@click.option("--dry-run", is_flag=True, help="Count them; change nothing.")
+@pass_context
+def refilter(
+    context: _Context, since: datetime | None, feeds: tuple[str, ...], dry_run: bool
+) -> None:
+    """Give the entries the topic filter dropped another chance, after editing [topic].
+
+    They become pending again: the next poll of each one's feed (the daemon's, or
+    `monitor run-once`) fetches its page and judges it by the rules of that moment,
+    up to 100 entries of a feed a poll. Articles already stored are not judged again.
+    """
+    store = open_store(context.settings(), sync_feeds=False, create=False)
+    _check_feed_names(store, feeds)
+    count = store.refilter(
+        since=since.replace(tzinfo=UTC) if since else None, feeds=feeds, dry_run=dry_run
+    )
+    if dry_run:
+        click.echo(f"{count} filtered entries would be judged again")
+    else:
+        click.echo(
+            f"{count} filtered entries queued: the next poll of their feeds fetches them again"
+        )
+
+
+@cli.command()
 @count_option("--batch-size", 500, "Articles per transaction.")
 @pass_context
 def retag(context: _Context, batch_size: int) -> None:
@@ -563,8 +592,15 @@ def explain(context: _Context, url: str) -> None:
         title, text = cleaned.article.title, cleaned.text
     matches = rules.match(title, text)
     verdict = rules.topic(matches)
+    if record.copy is not None:
+        click.echo("the story's kept text, by the current rules (a copy's own is not stored):")
     click.echo(f"title: {title}")
     click.echo(f"topic: {'kept' if verdict.on_topic else 'filtered'}: {verdict.reason}")
+    if verdict.on_topic and record.entry is not None and record.entry.outcome == "off_topic":
+        click.echo(
+            "the current rules keep it, the rules of its poll did not: `monitor refilter`"
+            " queues it to be fetched and judged again"
+        )
     for line in rules.explain_topic(matches):
         click.echo(f"  {line}")
     rule_tags = rules.tags(matches)
@@ -650,14 +686,7 @@ def export_command(
             param_hint="'--since'",
         )
     store = open_store(context.settings(), sync_feeds=False, create=False)
-    names = store.feed_names() if feeds else []
-    for feed in feeds:
-        if feed not in names:
-            # A misspelt name would otherwise export nothing, and look like no coverage.
-            known = ", ".join(repr(name) for name in names) or "none yet"
-            raise click.BadParameter(
-                f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
-            )
+    _check_feed_names(store, feeds)
     selection = ExportFilter(
         since=since.replace(tzinfo=UTC) if since else None,
         until=until.replace(tzinfo=UTC) if until else None,
@@ -679,6 +708,17 @@ def export_command(
     else:
         count = _export_to_file(store, output, fmt, selection)
     click.echo(f"exported {count} articles", err=True)
+
+
+def _check_feed_names(store: Store, feeds: Sequence[str]) -> None:
+    """A misspelt name would otherwise select nothing, and look like no coverage."""
+    names = store.feed_names() if feeds else []
+    for feed in feeds:
+        if feed not in names:
+            known = ", ".join(repr(name) for name in names) or "none yet"
+            raise click.BadParameter(
+                f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
+            )
 
 
 def _export_to_file(store: Store, output: Path, fmt: ExportFormat, selection: ExportFilter) -> int:

@@ -422,7 +422,10 @@ class Pipeline:
             log.info("stored: %s", url, extra=_event(feed, url, "stored"))
         if result.merged:
             log.info(
-                "merged %d earlier copies into article %d", len(result.merged), result.article_id
+                "merged %d earlier %s into article %d",
+                len(result.merged),
+                "copy" if len(result.merged) == 1 else "copies",
+                result.article_id,
             )
         return result.outcome
 

@@ -195,6 +195,40 @@ def test_explain_and_retag_from_the_command_line(
     assert "no tag changed" in run("retag")
 
 
+def test_refilter_gives_dropped_entries_another_chance_after_a_topic_edit(
+    site: LocalSite, tmp_path: Path, database_url: str
+) -> None:
+    serve(site)
+    config = tmp_path / "config.toml"
+    narrow = '[topic]\nall = [["cambodia", "phnom penh", "sihanoukville"], ["human trafficking"]]\n'
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        "[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
+        + narrow
+        + f'[[feeds]]\nname = "news"\nurl = "{site.url("/feed.rss")}"\n',
+        encoding="utf-8",
+    )
+
+    def run(*arguments: str) -> str:
+        return run_monitor(config, *arguments)
+
+    assert "off-topic: 1" in run("run-once")
+    # The operator widens the subject; the dropped entry is judged again only when asked.
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('["human trafficking"]', '["stadium"]'),
+        encoding="utf-8",
+    )
+    assert "the current rules keep it" in run("explain", site.url("/football.html"))
+    fetched = site.hits("/football.html")  # by run-once, then by explain
+    assert "off-topic: 0" in run("run-once") and site.hits("/football.html") == fetched
+    assert "1 filtered entries would be judged again" in run("refilter", "--dry-run")
+    assert "0 filtered entries" in run("refilter", "--since", "2999-01-01")
+    assert "1 filtered entries queued" in run("refilter", "--feed", "news")
+    assert "stored: 1" in run("run-once")  # the football story, judged by the new rules
+    assert site.hits("/football.html") == fetched + 1
+    assert "0 filtered entries" in run("refilter")
+
+
 REPORT = (
     "Police in Sihanoukville raided a scam compound on Tuesday and freed 214 workers from"
     " Indonesia, Kenya and Nepal. Officials said the case was one of human trafficking and"

@@ -496,6 +496,37 @@ class Store:
             for entry, claim in zip(entries, claims, strict=True)
         ]
 
+    def refilter(
+        self, *, since: datetime | None = None, feeds: Sequence[str] = (), dry_run: bool = False
+    ) -> int:
+        """Entries the topic filter dropped (first seen since `since`, through `feeds`)
+        made `pending` again, with their attempts reset: the next poll of their feed
+        fetches each one and judges it by the rules of that moment. Returns how many
+        (counted only, with `dry_run`)."""
+        dropped = [_ENTRIES.c.outcome == Outcome.OFF_TOPIC]
+        if since is not None:
+            dropped.append(_ENTRIES.c.first_seen_at >= since)
+        if feeds:
+            dropped.append(
+                _ENTRIES.c.feed_id.in_(sa.select(_FEEDS.c.id).where(_FEEDS.c.name.in_(feeds)))
+            )
+        with self._session() as session, session.begin():
+            if dry_run:
+                count = session.scalar(sa.select(sa.func.count()).where(*dropped))
+                return int(count or 0)
+            result = session.execute(
+                sa.update(_ENTRIES)
+                .where(*dropped)
+                .values(
+                    outcome=Outcome.PENDING,
+                    attempts=0,
+                    reason=None,
+                    error=None,
+                    last_attempt_at=None,
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
     def retryable_entries(
         self, feed_id: int, *, max_attempts: int, limit: int = 100
     ) -> list[tuple[EntryClaim, FeedEntry]]:
