@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -418,8 +419,18 @@ def _identity(value: int) -> int:
     return value
 
 
+# Threads signing their first article at once (poll threads without worker processes)
+# would each put the package in `sys.modules` and take it out under the others' feet.
+_MINHASH_IMPORT = threading.Lock()
+
+
 @cache
 def _minhash_class() -> type[MinHash]:
+    with _MINHASH_IMPORT:
+        return _lean_minhash_class()
+
+
+def _lean_minhash_class() -> type[MinHash]:
     """datasketch's MinHash, imported when first signing, without the rest of datasketch.
 
     `import datasketch` runs the package's `__init__`, which imports every index the

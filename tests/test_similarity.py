@@ -274,6 +274,38 @@ print("ok")
     assert result.stdout.strip() == "ok"
 
 
+def test_threads_signing_their_first_article_at_once_all_sign() -> None:
+    # An audit: with no worker processes, two poll threads signing their first article
+    # took the lean import of datasketch from under each other (ImportError, KeyError).
+    script = """
+import threading
+import numpy as np
+from monitor.similarity import Signer
+
+barrier, errors = threading.Barrier(8), []
+
+def sign():
+    barrier.wait()
+    try:
+        Signer().signature(np.array([1, 2, 3], dtype=np.uint32))
+    except Exception as error:
+        errors.append(repr(error))
+
+threads = [threading.Thread(target=sign) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(errors)
+"""
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "[]"
+
+
 _VOCABULARY_SCRIPT = """
 import gc, json
 from monitor.similarity import text_features
