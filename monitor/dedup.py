@@ -44,8 +44,8 @@ REWRITE_ENTITIES = 0.55
 REWRITE_WORDS = 0.1
 REWRITE_NUMBERS = 0.7
 NUMBERS_SHARED = 0.8
-# A shorter text citing fewer numbers than this says too little by them: its leads' names
-# must not each be the text's own (`Comparison.leads_name_their_own`).
+# A shorter text citing fewer numbers than this says too little by them: the two leads
+# must not each say something the other text never does (`Comparison.leads_differ`).
 FEW_NUMBERS = 2
 # Another outlet rewrites a story while it is news; a text that recaps it weeks later (an
 # appeal that upholds a verdict, an anniversary) is a story of its own.
@@ -176,13 +176,13 @@ def classify(
     the time between their publications, when both are known.
 
     Every rule asks that the texts cite the same numbers: a follow-up or another
-    raid on the same compound brings new ones. Where they cite too few to tell, the
-    names of their leads stand in for them. Cheap measures are asked first.
+    raid on the same compound brings new ones. Where they cite too few to tell, their
+    leads stand in for them. Cheap measures are asked first.
     """
     numbers = comparison.numbers_shared
     if numbers < min(NUMBERS_SHARED, REWRITE_NUMBERS):
         return None
-    if comparison.numbers_cited < FEW_NUMBERS and comparison.leads_name_their_own:
+    if comparison.numbers_cited < FEW_NUMBERS and comparison.leads_differ:
         return None
     words = comparison.words
     if (

@@ -66,13 +66,9 @@ class TextFeatures:
     # Numbers written in English words ("Twenty-one fishermen": style guides spell out a
     # number that opens a sentence), as digits: what a rewrite's "21" is checked against.
     spelled_numbers: frozenset[str]
-    # The names of the lead (days and months aside), and every distinct token of the
-    # text, as hashes: a story's own place and people are named in its lead. Scripts
-    # written without spaces have no capitals: for them, the lead's grapheme shingles,
-    # looked for among the other text's `words`.
-    lead_names: np.ndarray
-    vocabulary: np.ndarray
-    lead_unspaced: np.ndarray
+    # The lead's word shingles (grapheme shingles in unspaced scripts): where a story
+    # says whose and where it is, which a copy keeps as it stands.
+    lead_words: np.ndarray
     token_count: int
     # The skeleton shingles of each paragraph, one after the other, and where each
     # paragraph's run ends: to see how much of a text another one covers.
@@ -94,24 +90,7 @@ def text_features(text: str) -> TextFeatures:
         numbers=numbers,
         lead_numbers=_lead_numbers(lead),
         spelled_numbers=spelled_numbers(tokens),
-        lead_names=_hashes(
-            token.text
-            for token in lead
-            if token.role is Role.NAME and token.text not in _CALENDAR_NAMES
-        ),
-        vocabulary=_hashes(token.text for token in tokens),
-        lead_unspaced=np.unique(
-            np.concatenate(
-                [
-                    _EMPTY,
-                    *(
-                        _shingles_array(run, UNSPACED_SHINGLE)
-                        for unspaced, run in _runs(lead)
-                        if unspaced and len(run) >= UNSPACED_SHINGLE
-                    ),
-                ]
-            )
-        ),
+        lead_words=np.unique(np.concatenate([_EMPTY, *_word_shingle_arrays(lead)])),
         token_count=len(tokens),
         paragraph_shingles=paragraph_shingles,
         paragraph_ends=paragraph_ends,
@@ -165,19 +144,6 @@ _MONTHS = frozenset(
         "dec",
     ]
 )
-
-
-# Capitalised, but not what a story is about: a rewriter turns "on Monday" into "on
-# February 17".
-_CALENDAR_NAMES = _MONTHS | {
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-}
 
 
 def _lead_numbers(lead: Sequence[Token]) -> frozenset[str]:
@@ -361,14 +327,17 @@ class Comparison:
         return len(self._shorter.numbers)
 
     @cached_property
-    def leads_name_their_own(self) -> bool:
-        """Whether each text's lead names someone or somewhere the other text never
-        does: two police statements from one template, "Kampot provincial police
-        rescued…" and "Takeo provincial police rescued…", share their words and no
-        number, and only their leads tell the two raids apart. A copy keeps its
-        source's names; at most one side adds some (a dateline, its outlet, an intro)."""
-        return _lead_of_its_own(self._first, self._second) and _lead_of_its_own(
-            self._second, self._first
+    def leads_differ(self) -> bool:
+        """Whether each text's lead says something the other text never does (a word
+        4-gram of its own): two police statements from one template, "Kampot provincial
+        police rescued… in Kampot town" and "…in Kampong Trach town", share their words
+        and no number, and only their leads tell the two rescues apart. A copy keeps its
+        source's lead as it stands: at most one side adds to it (a dateline, its
+        outlet, an opening sentence)."""
+        first, second = self._first, self._second
+        return bool(
+            np.isin(first.lead_words, second.words, invert=True).any()
+            and np.isin(second.lead_words, first.words, invert=True).any()
         )
 
     @cached_property
@@ -384,15 +353,6 @@ class Comparison:
             f"entities={self.entities:.3f}, numbers_shared={self.numbers_shared:.3f}, "
             f"paragraphs_covered={self.paragraphs_covered:.3f})"
         )
-
-
-def _lead_of_its_own(text: TextFeatures, other: TextFeatures) -> bool:
-    """Whether `text`'s lead names someone or somewhere `other` never does: a name it
-    never uses, or (Khmer, Chinese…) a run of graphemes it never writes."""
-    return bool(
-        np.isin(text.lead_names, other.vocabulary, invert=True).any()
-        or np.isin(text.lead_unspaced, other.words, invert=True).any()
-    )
 
 
 def compare(first: TextFeatures, second: TextFeatures) -> Comparison:
