@@ -497,8 +497,17 @@ def refilter(
     `monitor run-once`) fetches its page and judges it by the rules of that moment,
     up to 100 entries of a feed a poll. Articles already stored are not judged again.
     """
-    store = open_store(context.settings(), sync_feeds=False, create=False)
+    settings = context.settings()
+    store = open_store(settings, sync_feeds=False, create=False)
     _check_feed_names(store, feeds)
+    enabled = {feed.name for feed in settings.enabled_feeds}
+    for feed in feeds:
+        if feed not in enabled:
+            raise click.BadParameter(
+                f"feed {feed!r} is not enabled in the configuration: no poll would fetch"
+                " its entries",
+                param_hint="'--feed'",
+            )
     count = store.refilter(
         since=since.replace(tzinfo=UTC) if since else None, feeds=feeds, dry_run=dry_run
     )
@@ -684,6 +693,12 @@ def export_command(
         raise click.BadParameter(
             f"{since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
             param_hint="'--since'",
+        )
+    if include_duplicates and fmt == "csv":
+        raise click.BadParameter(
+            "the copies are listed in JSON Lines only (--format jsonl); CSV gives their"
+            " number in its `copies` column",
+            param_hint="'--include-duplicates'",
         )
     store = open_store(context.settings(), sync_feeds=False, create=False)
     _check_feed_names(store, feeds)

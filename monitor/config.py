@@ -589,8 +589,15 @@ def _feed_label(location: tuple[int | str, ...], document: dict[str, Any]) -> st
         if isinstance(feeds, list) and location[1] < len(feeds):
             feed = feeds[location[1]]
             if isinstance(feed, dict) and isinstance(feed.get("name"), str):
-                return f" (feed {feed['name']!r})"
+                return f" (feed {_shortened(feed['name'])})"
     return ""
+
+
+def _shortened(value: object, limit: int = 80) -> str:
+    """A value as written back in a message: its repr, cut short (a 300-character name
+    was quoted in full, twice)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(str(value))} characters)"
 
 
 def _environment_variable(
@@ -629,9 +636,11 @@ def _describe(error: ErrorDetails, document: dict[str, Any], environ: Mapping[st
         if isinstance(got, dict) and len(location) == 1:
             what = f"expected a list of tables: write [[{location[0]}]], not [{location[0]}]"
         else:
-            what = f'expected a list, as in ["a", "b"], got {got!r}'
+            what = f'expected a list, as in ["a", "b"], got {_shortened(got)}'
+    elif kind == "string_too_short" and isinstance(error["input"], str):
+        what = "must not be empty or blank"
     else:
-        what = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {error['input']!r}"
+        what = f"{error['msg'][0].lower()}{error['msg'][1:]}, got {_shortened(error['input'])}"
     return f"{key_path(location)}{_feed_label(location, document)}{origin}: {what}"
 
 

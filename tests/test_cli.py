@@ -226,6 +226,10 @@ def test_bad_command_line_values_are_refused_before_any_work(tmp_path: Path) -> 
         (("search", "scam " * 65), "Invalid value for 'QUERY': at most 64 words, got 65"),
         (("search", "scam", "--limit", "9" * 20), "Invalid value for '--limit'"),
         (
+            ("export", "--format", "csv", "--include-duplicates"),
+            "Invalid value for '--include-duplicates': the copies are listed in JSON Lines only",
+        ),
+        (
             ("export", "--since", "2025-01-01", "--until", "2024-01-01"),
             "2025-01-01 00:00:00 is not before --until 2024-01-01 00:00:00",
         ),

@@ -88,6 +88,12 @@ def test_export_jsonl_with_filters(ingested: Store) -> None:
     assert count(feeds=("autoblog", "national")) == count(feeds=("autoblog",)) + count(
         feeds=("national",)
     )
+    # A story arrived through every feed that listed it: the wire's feed links the Herald's
+    # own compound-raid URL (a same_url entry), so the wire's export has that story too.
+    through_wire = io.BytesIO()
+    export(ingested, through_wire, fmt="jsonl", selection=ExportFilter(feeds=("wire",)))
+    wire = [json.loads(line) for line in through_wire.getvalue().splitlines()]
+    assert any(r["url"].endswith("compound-raid.html") and r["feed"] != "wire" for r in wire)
     assert (
         count(since=datetime(2024, 5, 1, tzinfo=UTC))
         + count(until=datetime(2024, 5, 1, tzinfo=UTC))
@@ -147,6 +153,10 @@ def test_full_text_search_is_kept_current_by_the_database(ingested: Store) -> No
     assert found("police -Sihanoukville") == police - sihanoukville
     assert found("police or Sihanoukville") == police | sihanoukville
     assert ingested.search("-raid") == []
+    # A "-" standing alone is no exclusion, "--word" is one: alike on both databases.
+    assert found("- police") == police
+    assert found("police - Sihanoukville") == police & sihanoukville
+    assert found("--Sihanoukville police") == police - sihanoukville
     # An article rewritten in place (the original replacing a copy) is found by its new text.
     with ingested.engine.begin() as connection:
         connection.execute(

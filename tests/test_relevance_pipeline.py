@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from monitor.rules import RuleSet
 from monitor.runner import run_once
 from monitor.storage.schema import ArticleTag, Entry
 from monitor.storage.store import Store
-from tests.commands import run_monitor
+from tests.commands import MONITOR, environment, run_monitor
 from tests.localsite import LocalSite, SiteRequest
 
 TOPIC = TopicSettings(
@@ -224,9 +225,26 @@ def test_refilter_gives_dropped_entries_another_chance_after_a_topic_edit(
     assert "1 filtered entries would be judged again" in run("refilter", "--dry-run")
     assert "0 filtered entries" in run("refilter", "--since", "2999-01-01")
     assert "1 filtered entries queued" in run("refilter", "--feed", "news")
-    assert "stored: 1" in run("run-once")  # the football story, judged by the new rules
+    judged = run("run-once")
+    assert "stored: 1" in judged  # the football story, judged by the new rules
+    assert "(new: 0)" in judged  # not a new entry: the feed's health reads those
     assert site.hits("/football.html") == fetched + 1
     assert "0 filtered entries" in run("refilter")
+    # A feed no longer enabled: no poll would take its entries up.
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'name = "news"', 'name = "news"\nenabled = false'
+        ),
+        encoding="utf-8",
+    )
+    refused = subprocess.run(
+        [MONITOR, "--config", str(config), "refilter", "--feed", "news"],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        check=False,
+    )
+    assert refused.returncode == 2 and "is not enabled in the configuration" in refused.stderr
 
 
 REPORT = (

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from monitor.config import FeedSettings, HealthSettings
 from monitor.dedup import (
@@ -500,10 +500,17 @@ class Store:
         self, *, since: datetime | None = None, feeds: Sequence[str] = (), dry_run: bool = False
     ) -> int:
         """Entries the topic filter dropped (first seen since `since`, through `feeds`)
-        made `pending` again, with their attempts reset: the next poll of their feed
-        fetches each one and judges it by the rules of that moment. Returns how many
-        (counted only, with `dry_run`)."""
-        dropped = [_ENTRIES.c.outcome == Outcome.OFF_TOPIC]
+        made `pending` again: the next poll of their feed fetches each one and judges it
+        by the rules of that moment. Returns how many (counted only, with `dry_run`).
+
+        Only entries of enabled feeds: no poll would take up the others. Their attempts
+        stay counted, so that a poll does not count them as new entries (which the
+        feed's health reads).
+        """
+        dropped = [
+            _ENTRIES.c.outcome == Outcome.OFF_TOPIC,
+            _ENTRIES.c.feed_id.in_(sa.select(_FEEDS.c.id).where(_FEEDS.c.enabled.is_(True))),
+        ]
         if since is not None:
             dropped.append(_ENTRIES.c.first_seen_at >= since)
         if feeds:
@@ -517,13 +524,7 @@ class Store:
             result = session.execute(
                 sa.update(_ENTRIES)
                 .where(*dropped)
-                .values(
-                    outcome=Outcome.PENDING,
-                    attempts=0,
-                    reason=None,
-                    error=None,
-                    last_attempt_at=None,
-                )
+                .values(outcome=Outcome.PENDING, reason=None, error=None, last_attempt_at=None)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -644,7 +645,14 @@ class Store:
                 Article.id.in_(sa.select(ArticleTag.article_id).where(ArticleTag.tag == tag))
             )
         if feeds:
-            query = query.where(Feed.name.in_(feeds))
+            # Through any arrival of the story: its kept text's, or a copy's.
+            through = aliased(Feed)
+            arrived = (
+                sa.select(Entry.article_id)
+                .join(through, through.id == Entry.feed_id)
+                .where(through.name.in_(feeds))
+            )
+            query = query.where(sa.or_(Feed.name.in_(feeds), Article.id.in_(arrived)))
         query = query.where(Article.id > sa.bindparam("after")).limit(sa.bindparam("limit"))
         ids_of_batch: sa.BindParameter[int] = sa.bindparam("ids", expanding=True)
         # In one order on every database, so that two databases' exports compare equal.
@@ -744,7 +752,9 @@ class Store:
         with self._read_session() as session:
             connection = session.connection()
             if connection.dialect.name == "postgresql":
-                rows = connection.execute(_SEARCH_POSTGRES, {"query": query, "limit": limit}).all()
+                rows = connection.execute(
+                    _SEARCH_POSTGRES, {"query": websearch_query(query), "limit": limit}
+                ).all()
             else:
                 try:
                     rows = connection.execute(
@@ -1142,32 +1152,61 @@ _SEARCH_POSTGRES = sa.text(
 _SEARCH_TERM = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
 
 
-def fts5_query(query: str) -> str | None:
-    """PostgreSQL's web-search syntax (words, "a phrase", or, -word) as an FTS5 query, so
-    that `monitor search` reads a query alike on both databases; a trailing * on a word
-    is a prefix. None when nothing is left to look for (only exclusions)."""
-    wanted: list[str] = []
-    excluded: list[str] = []
-    joiner = " "
+@dataclass(frozen=True, slots=True)
+class _SearchTerm:
+    text: str
+    phrase: bool = False
+    negated: bool = False
+    prefix: bool = False
+    either: bool = False  # joined to the term before by `or`
+
+
+def search_terms(query: str) -> list[_SearchTerm]:
+    """The terms of a web-search query (words, "a phrase", or, -word), read once for both
+    databases: a `-` standing alone, or a term with no letter or digit, is no term
+    (PostgreSQL read "- forced" as "not forced", SQLite as "forced"), and "--word" is
+    "-word"."""
+    terms: list[_SearchTerm] = []
+    either = False
     for negated, phrase, word in _SEARCH_TERM.findall(query):
         if not negated and phrase == "" and word.lower() == "or":
-            joiner = " OR " if wanted else " "
+            either = bool(terms)
             continue
-        text = phrase if phrase or not word else word
+        text = phrase if phrase else word.lstrip("-") if negated else word
         prefix = not phrase and text.endswith("*")
-        text = text.rstrip("*") if prefix else text
-        if not text.strip():
+        text = (text.rstrip("*") if prefix else text).replace('"', "")
+        if not any(character.isalnum() for character in text):
             continue
-        term = '"' + text.replace('"', "") + '"' + ("*" if prefix else "")
-        if negated:
-            excluded.append(term)
+        terms.append(_SearchTerm(text, bool(phrase), bool(negated), prefix, either and not negated))
+        either = False
+    return terms
+
+
+def fts5_query(query: str) -> str | None:
+    """The query as FTS5 reads it, so that `monitor search` reads a query alike on both
+    databases; a trailing * on a word is a prefix. None when nothing is left to look for
+    (only exclusions)."""
+    wanted: list[str] = []
+    excluded: list[str] = []
+    for term in search_terms(query):
+        quoted = f'"{term.text}"' + ("*" if term.prefix else "")
+        if term.negated:
+            excluded.append(quoted)
         else:
-            wanted.append((joiner if wanted else "") + term)
-            joiner = " "
+            wanted.append((" OR " if term.either else " ") * bool(wanted) + quoted)
     if not wanted:
         return None
     positive = "".join(wanted)
     return f"({positive}) NOT ({' OR '.join(excluded)})" if excluded else positive
+
+
+def websearch_query(query: str) -> str:
+    """The query as PostgreSQL's websearch_to_tsquery reads it, from the same terms."""
+    parts = []
+    for term in search_terms(query):
+        text = f'"{term.text}"' if term.phrase else term.text
+        parts.append(("or " if term.either else "") + ("-" if term.negated else "") + text)
+    return " ".join(parts)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
