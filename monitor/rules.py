@@ -43,18 +43,17 @@ _FOLDS = {
     "\u200b": "",
     "\u2060": "",
     "\ufeff": "",
+    # Khmer's independent vowel "ao", written ឲ or ឱ ("បង្ខំឲ្យសុំទាន", forced to beg).
+    "\u17b2": "\u17b1",
     **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", " "),
 }
 # A regular expression finds them: str.translate with a table reads every character
 # through a dict once the text holds one non-ASCII character, and made matching take
 # twice as long.
 _FOLDED = re.compile("[" + "".join(_FOLDS) + "]")
-# Khmer writes the subscript "t" with COENG DA or COENG TA, and both look alike; and the
-# independent vowel "ao" as ឲ or ឱ ("បង្ខំឲ្យសុំទាន", "បង្ខំឱ្យសុំទាន": forced to beg).
+# Khmer writes the subscript "t" with COENG DA or COENG TA, and both look alike.
 _KHMER_COENG_DA = "\u17d2\u178a"
 _KHMER_COENG_TA = "\u17d2\u178f"
-_KHMER_QOO_TYPE_TWO = "\u17b2"
-_KHMER_QOO_TYPE_ONE = "\u17b1"
 # Chinese characters: the text is read as Simplified, so that every Chinese phrase matches
 # what Taiwan's and Hong Kong's outlets write in Traditional (馬德望, 詐騙集團, 緬甸).
 _CHINESE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -71,7 +70,6 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", _ACCENTS.sub("", text)).replace("-", " ")
     if not text.isascii():
         text = _FOLDED.sub(_fold, text).replace(_KHMER_COENG_DA, _KHMER_COENG_TA)
-        text = text.replace(_KHMER_QOO_TYPE_TWO, _KHMER_QOO_TYPE_ONE)
         if _CHINESE.search(text):
             text = _simplified(text)
     return _SPACES.sub(" ", text).strip()
