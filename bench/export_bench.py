@@ -431,8 +431,13 @@ def main() -> None:
                 kind="jsonl",
                 records=articles,
             ),
+            # CSV gives each story's number of copies in its `copies` column.
             Variant(
-                name="csv", command=[*monitor, "--format", "csv"], kind="csv", records=articles
+                name="csv",
+                command=[*monitor, "--format", "csv"],
+                kind="csv",
+                records=articles,
+                copies=copies,
             ),
             Variant(
                 name="jsonl --include-duplicates",
