@@ -605,7 +605,7 @@ def explain(context: _Context, url: str) -> None:
         click.echo("the story's kept text, by the current rules (a copy's own is not stored):")
     click.echo(f"title: {title}")
     click.echo(f"topic: {'kept' if verdict.on_topic else 'filtered'}: {verdict.reason}")
-    if verdict.on_topic and record.entry is not None and record.entry.outcome == "off_topic":
+    if verdict.on_topic and record.entry is not None and record.entry.outcome == Outcome.OFF_TOPIC:
         click.echo(
             "the current rules keep it, the rules of its poll did not: `monitor refilter`"
             " queues it to be fetched and judged again"

@@ -232,6 +232,16 @@ _INSERT_SIGNATURE = sa.text(
 )
 
 
+_DEDUP_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def serialize_decisions(connection: sa.Connection) -> None:
+    """Take, for the transaction, the lock that serialises duplicate decisions and index
+    changes across processes (PostgreSQL; SQLite's BEGIN IMMEDIATE already does)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_DEDUP_LOCK, {"key": DEDUP_LOCK_KEY})
+
+
 def add(connection: sa.Connection, article_id: int, dedup: DedupInput) -> None:
     _add_signatures(
         connection, article_id, dedup.skeleton_signature, dedup.entities_signature, dedup.buckets
@@ -289,8 +299,7 @@ def rebuild(
     """
     done = 0
     with Session(engine) as session, session.begin():
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK_KEY})
+        serialize_decisions(session.connection())
         session.execute(sa.delete(LshBucket))
         if from_text:
             _resign(session)
@@ -323,16 +332,22 @@ def _resign(session: Session) -> None:
     session.execute(sa.delete(ArticleSignature))
     texts = session.execute(sa.select(Article.id, Article.text).execution_options(yield_per=500))
     for article_id, text in texts:
-        features = text_features(text)
+        skeleton, entities = _signatures(text, signer)
         session.add(
             ArticleSignature(
                 article_id=article_id,
                 scheme=SCHEME,
-                skeleton=_pack(signer.signature(features.skeleton)),
-                entities=_pack(signer.signature(features.entities)),
+                skeleton=_pack(skeleton),
+                entities=_pack(entities),
             )
         )
     session.flush()
+
+
+def _signatures(text: str, signer: Signer) -> tuple[np.ndarray, np.ndarray]:
+    """The skeleton's and the entities' MinHash signatures of a stored text."""
+    features = text_features(text)
+    return signer.signature(features.skeleton), signer.signature(features.entities)
 
 
 _UNSIGNED = sa.text(
@@ -353,17 +368,12 @@ def sign_unsigned(engine: sa.Engine, *, batch_size: int = 500) -> int:
     while True:
         with Session(engine) as session, session.begin():
             connection = session.connection()
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEDUP_LOCK_KEY}
-                )
+            serialize_decisions(connection)
             rows = connection.execute(_UNSIGNED, {"after": last_id, "limit": batch_size}).all()
             if not rows:
                 return done
             for article_id, text in rows:
-                features = text_features(text)
-                skeleton = signer.signature(features.skeleton)
-                entities = signer.signature(features.entities)
+                skeleton, entities = _signatures(text, signer)
                 _add_signatures(
                     connection, article_id, skeleton, entities, bucket_keys(skeleton, entities)
                 )

@@ -86,7 +86,6 @@ _FINISH_ENTRY = (
         error=None,
     )
 )
-_DEDUP_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
 _FEED_STATE_COLUMNS = (
     "id",
     "etag",
@@ -507,16 +506,12 @@ class Store:
         stay counted, so that a poll does not count them as new entries (which the
         feed's health reads).
         """
-        dropped = [
-            _ENTRIES.c.outcome == Outcome.OFF_TOPIC,
-            _ENTRIES.c.feed_id.in_(sa.select(_FEEDS.c.id).where(_FEEDS.c.enabled.is_(True))),
-        ]
+        polled = sa.select(_FEEDS.c.id).where(_FEEDS.c.enabled.is_(True))
+        if feeds:
+            polled = polled.where(_FEEDS.c.name.in_(feeds))
+        dropped = [_ENTRIES.c.outcome == Outcome.OFF_TOPIC, _ENTRIES.c.feed_id.in_(polled)]
         if since is not None:
             dropped.append(_ENTRIES.c.first_seen_at >= since)
-        if feeds:
-            dropped.append(
-                _ENTRIES.c.feed_id.in_(sa.select(_FEEDS.c.id).where(_FEEDS.c.name.in_(feeds)))
-            )
         with self._session() as session, session.begin():
             if dry_run:
                 count = session.scalar(sa.select(sa.func.count()).where(*dropped))
@@ -864,7 +859,7 @@ class Store:
                     article.tags,
                 )
 
-            self._serialize_decisions(connection)
+            index.serialize_decisions(connection)
             same_url = connection.execute(_ARTICLE_WITH_URL, {"url": extracted.url}).scalar()
             if same_url is not None:
                 finished = connection.execute(_ENTRY_RESULT, {"entry": entry_id}).one_or_none()
@@ -916,11 +911,6 @@ class Store:
             return IngestResult(
                 outcome=outcome, article_id=kept_id, decision=decision, merged=tuple(merged)
             )
-
-    @staticmethod
-    def _serialize_decisions(connection: sa.Connection) -> None:
-        if connection.dialect.name == "postgresql":
-            connection.execute(_DEDUP_LOCK, {"key": index.DEDUP_LOCK_KEY})
 
     def _insert_article(
         self, session: Session, feed_id: int, article: TaggedArticle, dedup: DedupInput
@@ -1161,7 +1151,7 @@ class _SearchTerm:
     either: bool = False  # joined to the term before by `or`
 
 
-def search_terms(query: str) -> list[_SearchTerm]:
+def _search_terms(query: str) -> list[_SearchTerm]:
     """The terms of a web-search query (words, "a phrase", or, -word), read once for both
     databases: a `-` standing alone, or a term with no letter or digit, is no term
     (PostgreSQL read "- forced" as "not forced", SQLite as "forced"), and "--word" is
@@ -1188,7 +1178,7 @@ def fts5_query(query: str) -> str | None:
     (only exclusions)."""
     wanted: list[str] = []
     excluded: list[str] = []
-    for term in search_terms(query):
+    for term in _search_terms(query):
         quoted = f'"{term.text}"' + ("*" if term.prefix else "")
         if term.negated:
             excluded.append(quoted)
@@ -1203,7 +1193,7 @@ def fts5_query(query: str) -> str | None:
 def websearch_query(query: str) -> str:
     """The query as PostgreSQL's websearch_to_tsquery reads it, from the same terms."""
     parts = []
-    for term in search_terms(query):
+    for term in _search_terms(query):
         text = f'"{term.text}"' if term.phrase else term.text
         parts.append(("or " if term.either else "") + ("-" if term.negated else "") + text)
     return " ".join(parts)
