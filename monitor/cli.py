@@ -266,7 +266,7 @@ def healthcheck(context: _Context) -> None:
 def status(context: _Context) -> None:
     """Print the feeds with their health: ok, failing, backing off, stale, never polled."""
     settings = context.settings()
-    store = open_store(settings, sync_feeds=False, create=False)
+    store = open_store(settings, sync_feeds=False, create=False, read_only=True)
     rows = store.feed_health_report()
     known = {feed.url for feed, _ in rows}
     # Feeds added to the file since the daemon last started (or before it ever ran).
@@ -463,7 +463,7 @@ def db_current(context: _Context) -> None:
     missing = missing_sqlite_file(settings.database.url)
     if missing is not None:
         raise DatabaseError(f"no database at {missing} (`monitor db upgrade` creates it)")
-    engine = create_database_engine(settings.database.url)
+    engine = create_database_engine(settings.database.url, read_only=True)
     check_reachable(engine)
     current, head = schema_revisions(engine)
     if current is None:
@@ -574,7 +574,8 @@ def explain(context: _Context, url: str) -> None:
     # Before any run there is no database, and a page is still worth judging by the rules.
     missing = missing_sqlite_file(settings.database.url)
     if missing is None:
-        record = open_store(settings, sync_feeds=False, create=False).find_by_url(canonical)
+        store = open_store(settings, sync_feeds=False, create=False, read_only=True)
+        record = store.find_by_url(canonical)
     else:
         record = UrlRecord(article=None, copy=None, entry=None, tags=[])
         click.echo(f"(no database at {missing} yet: judging the page by the rules alone)")
@@ -647,7 +648,7 @@ def search(context: _Context, query: str, limit: int) -> None:
         raise click.BadParameter(
             f"at most {MAX_SEARCH_WORDS} words, got {len(query.split())}", param_hint="'QUERY'"
         )
-    store = open_store(context.settings(), sync_feeds=False, create=False)
+    store = open_store(context.settings(), sync_feeds=False, create=False, read_only=True)
     hits = store.search(query, limit=limit)
     for hit in hits:
         when = hit.published_at
@@ -700,7 +701,7 @@ def export_command(
             " number in its `copies` column",
             param_hint="'--include-duplicates'",
         )
-    store = open_store(context.settings(), sync_feeds=False, create=False)
+    store = open_store(context.settings(), sync_feeds=False, create=False, read_only=True)
     _check_feed_names(store, feeds)
     selection = ExportFilter(
         since=since.replace(tzinfo=UTC) if since else None,

@@ -34,11 +34,15 @@ from monitor.storage.store import Store
 log = logging.getLogger(__name__)
 
 
-def open_store(settings: Settings, *, sync_feeds: bool = True, create: bool = True) -> Store:
+def open_store(
+    settings: Settings, *, sync_feeds: bool = True, create: bool = True, read_only: bool = False
+) -> Store:
     """Open the configured database, create or migrate it to head, and (for the commands
     that poll) record the configured feeds. With `create` false (the commands that read),
     it must already exist at head: a wrong path or working directory would otherwise show
-    a new empty database as if nothing had been polled, and reading never migrates."""
+    a new empty database as if nothing had been polled, and reading never migrates.
+    `read_only` (the commands that never write): a SQLite file on a read-only volume
+    is still read."""
     if not create:
         missing = missing_sqlite_file(settings.database.url)
         if missing is not None:
@@ -47,7 +51,7 @@ def open_store(settings: Settings, *, sync_feeds: bool = True, create: bool = Tr
                 " `monitor db upgrade` creates it (check [database] url and the working"
                 " directory)"
             )
-    engine = create_database_engine(settings.database.url)
+    engine = create_database_engine(settings.database.url, read_only=read_only and not create)
     check_reachable(engine)
     if create:
         upgrade_database(engine)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from monitor import __version__
 from tests.commands import MONITOR, environment
@@ -348,3 +352,71 @@ def test_index_rebuild_warns_of_articles_without_signatures(tmp_path: Path) -> N
     assert "warning: 1 articles have no signature" in plain.stderr
     signed = monitor("index", "rebuild", "--from-text", cwd=tmp_path)
     assert "index rebuilt: 1 articles" in signed.stdout and "warning" not in signed.stderr
+
+
+def _without_write_rights() -> list[str]:
+    """A command prefix under which this process's user obeys file modes (root does not)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: file modes cannot be enforced")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_the_reading_commands_read_a_database_on_a_read_only_volume(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[database]\nurl = "sqlite:///volume/m.db"\n'
+        '[[feeds]]\nname = "Khmer Times"\nurl = "http://127.0.0.1:9/a.rss"\n',
+        encoding="utf-8",
+    )
+    assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0
+    volume = tmp_path / "volume"
+    prefix = _without_write_rights()
+
+    def read(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*prefix, MONITOR, *arguments],
+            cwd=tmp_path,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def feeds_listed() -> list[str]:
+        result = read("status")
+        assert result.returncode == 0, result.stderr
+        return [line.split()[0] for line in result.stdout.splitlines()[1:]]
+
+    # A writer that is still open keeps its last commit in the write-ahead log.
+    writer = sqlite3.connect(volume / "m.db", isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute(
+        "INSERT INTO feeds (url, name, enabled, interval_seconds, consecutive_failures,"
+        " created_at) VALUES ('http://127.0.0.1:9/b.rss', 'Phnom Penh Post', 1, 600, 0,"
+        " '2026-12-07 00:00:00')"
+    )
+    before = sorted(path.name for path in volume.iterdir())
+    volume.chmod(0o555)
+    try:
+        assert "Phnom" in feeds_listed()  # "Phnom Penh Post", held in the log
+        writer.close()
+        volume.chmod(0o755)
+        assert not (volume / "m.db-wal").exists()
+        volume.chmod(0o555)
+        (volume / "m.db").chmod(0o444)
+        assert sorted(feeds_listed()) == ["Khmer", "Phnom"]
+        for arguments in (("search", "scam"), ("export",), ("db", "current")):
+            result = read(*arguments)
+            assert result.returncode == 0, (arguments, result.stderr)
+        assert "(read-only): revision" in read("db", "current").stdout
+        # Writing is still refused, with the database named.
+        refused = read("retag")
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert "m.db" in refused.stderr
+    finally:
+        volume.chmod(0o755)
+        (volume / "m.db").chmod(0o644)
+    assert "m.db-wal" in before

@@ -8,11 +8,13 @@ gets the psycopg 3 driver the project ships.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
@@ -51,6 +53,9 @@ def mask_url(url: str | URL) -> str:
         parsed = make_url(url) if isinstance(url, str) else url
     except (sa.exc.ArgumentError, ValueError):
         return "<unparseable database URL>"
+    database = parsed.database or ""
+    if parsed.query.get("mode") == "ro" and database.startswith("file:"):
+        return f"sqlite:///{unquote(database.removeprefix('file:'))} (read-only)"
     secret = {key: "***" for key in parsed.query if _SECRET_PARAMETER.search(key)}
     if secret:
         parsed = parsed.update_query_dict(secret)
@@ -75,10 +80,18 @@ def missing_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def create_database_engine(url: str) -> Engine:
-    """An engine for `url`, configured for its backend; creates a SQLite file's folder."""
+def create_database_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for `url`, configured for its backend; creates a SQLite file's folder.
+
+    `read_only` (the commands that only read): a SQLite file this process may not
+    write, or in a folder it may not write, is opened read-only instead of failing
+    on SQLite's write-ahead log."""
     parsed = normalize_database_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if read_only:
+            read_only_url = _read_only_sqlite_url(parsed)
+            if read_only_url is not None:
+                return _sqlite_engine(read_only_url, writable=False)
         return _sqlite_engine(parsed)
     try:
         # Checked before use, and a bounded wait for a database that is away.
@@ -87,7 +100,28 @@ def create_database_engine(url: str) -> Engine:
         raise DatabaseError(f"cannot use database {mask_url(parsed)}: {exc}") from None
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _read_only_sqlite_url(url: URL) -> URL | None:
+    """A URI opening the SQLite file of `url` read-only, when this process may not
+    write it or its folder (a read-only volume, another user's file); None when it may.
+
+    A write-ahead-log database opens read-only only beside its `-shm` and `-wal`
+    files, which SQLite creates in the folder: with the folder read-only and no `-wal`
+    left (the last writer closed cleanly, so the file holds every commit) the file is
+    opened as immutable, which needs neither."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).expanduser().resolve()
+    folder_writable = os.access(path.parent, os.W_OK)
+    if folder_writable and os.access(path, os.W_OK):
+        return None
+    query = {"uri": "true", "mode": "ro"}
+    if not folder_writable and not Path(f"{path}-wal").exists():
+        query["immutable"] = "1"
+    return url.set(database=f"file:{quote(str(path))}", query=query)
+
+
+def _sqlite_engine(url: URL, *, writable: bool = True) -> Engine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         folder = Path(database).expanduser().parent
@@ -105,10 +139,11 @@ def _sqlite_engine(url: URL) -> Engine:
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if writable:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
