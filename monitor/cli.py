@@ -638,7 +638,9 @@ def search(context: _Context, query: str, limit: int) -> None:
     """Full-text search of the stored articles' titles and texts, best matches first.
 
     QUERY is web-search syntax on both databases: words (all of them), "a phrase",
-    or, -word (not); on SQLite a trailing * also makes a word a prefix.
+    or, -word (not); on SQLite a trailing * also makes a word a prefix. A word in a
+    script written without spaces (Chinese, Khmer, Thai...) is found inside a
+    sentence, as written; such a query lists the newest matches first.
     """
     if not query.strip():
         raise click.BadParameter("give the words to search for", param_hint="'QUERY'")

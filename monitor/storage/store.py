@@ -8,7 +8,6 @@ crash at any point leaves either nothing or a `pending` row that the next poll r
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +40,7 @@ from monitor.records import (
 )
 from monitor.storage import index
 from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, utc_now
+from monitor.storage.search import SearchHit, search_articles
 from monitor.urls import site_of
 
 MAX_ERROR_LENGTH = 2000
@@ -739,30 +739,9 @@ class Store:
             del rows, tags_of, copies, counts
 
     def search(self, query: str, *, limit: int = 20) -> list[SearchHit]:
-        """Kept articles matching a full-text query, best first (SQLite FTS5 or PostgreSQL
-        text search; the database keeps the index current)."""
-        match = fts5_query(query)
-        if match is None:
-            return []  # only exclusions: alike on both databases, nothing asked for
+        """Kept articles matching a full-text query (monitor.storage.search)."""
         with self._read_session() as session:
-            connection = session.connection()
-            if connection.dialect.name == "postgresql":
-                rows = connection.execute(
-                    _SEARCH_POSTGRES, {"query": websearch_query(query), "limit": limit}
-                ).all()
-            else:
-                try:
-                    rows = connection.execute(
-                        _SEARCH_SQLITE, {"query": match, "limit": limit}
-                    ).all()
-                except sa.exc.OperationalError:
-                    rows = []  # a phrase FTS5 cannot read (punctuation alone) finds nothing
-        return [
-            SearchHit(
-                article_id=row[0], title=row[1], url=row[2], published_at=row[3], snippet=row[4]
-            )
-            for row in rows
-        ]
+            return search_articles(session.connection(), query, limit=limit)
 
     def feed_names(self) -> list[str]:
         """The name of every feed the database has seen, removed ones included."""
@@ -1123,89 +1102,6 @@ _UPDATE_RULE_TAG = sa.text(
     "UPDATE article_tags SET detail = :detail"
     " WHERE article_id = :id AND tag = :tag AND source = 'rule'"
 )
-
-
-_SEARCH_SQLITE = sa.text(
-    "SELECT a.id, a.title, a.url, a.published_at,"
-    " snippet(articles_fts, 1, '[', ']', '…', 16)"
-    " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
-    " WHERE articles_fts MATCH :query ORDER BY rank LIMIT :limit"
-)
-_SEARCH_POSTGRES = sa.text(
-    "SELECT a.id, a.title, a.url, a.published_at,"
-    " ts_headline('english', a.text, q, 'StartSel=[, StopSel=], MaxWords=24, MinWords=8')"
-    " FROM articles a, websearch_to_tsquery('english', :query) q"
-    " WHERE a.search_document @@ q ORDER BY ts_rank(a.search_document, q) DESC LIMIT :limit"
-)
-
-
-_SEARCH_TERM = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
-
-
-@dataclass(frozen=True, slots=True)
-class _SearchTerm:
-    text: str
-    phrase: bool = False
-    negated: bool = False
-    prefix: bool = False
-    either: bool = False  # joined to the term before by `or`
-
-
-def _search_terms(query: str) -> list[_SearchTerm]:
-    """The terms of a web-search query (words, "a phrase", or, -word), read once for both
-    databases: a `-` standing alone, or a term with no letter or digit, is no term
-    (PostgreSQL read "- forced" as "not forced", SQLite as "forced"), and "--word" is
-    "-word"."""
-    terms: list[_SearchTerm] = []
-    either = False
-    for negated, phrase, word in _SEARCH_TERM.findall(query):
-        if not negated and phrase == "" and word.lower() == "or":
-            either = bool(terms)
-            continue
-        text = phrase if phrase else word.lstrip("-") if negated else word
-        prefix = not phrase and text.endswith("*")
-        text = (text.rstrip("*") if prefix else text).replace('"', "")
-        if not any(character.isalnum() for character in text):
-            continue
-        terms.append(_SearchTerm(text, bool(phrase), bool(negated), prefix, either and not negated))
-        either = False
-    return terms
-
-
-def fts5_query(query: str) -> str | None:
-    """The query as FTS5 reads it, so that `monitor search` reads a query alike on both
-    databases; a trailing * on a word is a prefix. None when nothing is left to look for
-    (only exclusions)."""
-    wanted: list[str] = []
-    excluded: list[str] = []
-    for term in _search_terms(query):
-        quoted = f'"{term.text}"' + ("*" if term.prefix else "")
-        if term.negated:
-            excluded.append(quoted)
-        else:
-            wanted.append((" OR " if term.either else " ") * bool(wanted) + quoted)
-    if not wanted:
-        return None
-    positive = "".join(wanted)
-    return f"({positive}) NOT ({' OR '.join(excluded)})" if excluded else positive
-
-
-def websearch_query(query: str) -> str:
-    """The query as PostgreSQL's websearch_to_tsquery reads it, from the same terms."""
-    parts = []
-    for term in _search_terms(query):
-        text = f'"{term.text}"' if term.phrase else term.text
-        parts.append(("or " if term.either else "") + ("-" if term.negated else "") + text)
-    return " ".join(parts)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SearchHit:
-    article_id: int
-    title: str
-    url: str
-    published_at: datetime | str | None
-    snippet: str
 
 
 @dataclass(slots=True)
