@@ -19,11 +19,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 
 import ahocorasick
-import opencc
 
+from monitor.chinese import simplified
 from monitor.config import Settings, TagRule, TextField, TopicSettings
 from monitor.records import Tag, TagSource
 
@@ -71,22 +70,12 @@ def normalize(text: str) -> str:
     if not text.isascii():
         text = _FOLDED.sub(_fold, text).replace(_KHMER_COENG_DA, _KHMER_COENG_TA)
         if _CHINESE.search(text):
-            text = _simplified(text)
+            text = simplified(text)
     return _SPACES.sub(" ", text).strip()
 
 
 def _fold(found: re.Match[str]) -> str:
     return _FOLDS[found[0]]
-
-
-@cache
-def _to_simplified() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s.json")
-
-
-def _simplified(text: str) -> str:
-    converted: str = _to_simplified().convert(text)
-    return converted
 
 
 def _without_headline(title: str, text: str) -> str:

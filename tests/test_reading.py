@@ -220,6 +220,11 @@ def test_chinese_words_are_found_inside_a_sentence(ingested: Store) -> None:
     assert found("缅甸 or 西港") == [article_id]
     (hit,) = ingested.search("网络诈骗")
     assert "[网络诈骗]" in hit.snippet and "被迫从事" in hit.snippet
+    # A query in Traditional characters finds the Simplified text, and back.
+    (hit,) = ingested.search("網絡詐騙")
+    assert "[网络诈骗]" in hit.snippet
+    _retitle_first_article(ingested, "柬埔寨警方在西港解救詐騙園區受害者", "")
+    assert found("诈骗园区") == [article_id]
     # Terms in other scripts still go through the index, in the same query.
     everything = {hit.article_id for hit in ingested.search("police", limit=1000)}
     assert set(found("police -西港")) == everything - {article_id}

@@ -21,6 +21,8 @@ from typing import Any
 import regex
 import sqlalchemy as sa
 
+from monitor.chinese import simplified, traditional
+
 _SEARCH_SQLITE = sa.text(
     "SELECT a.id, a.title, a.url, a.published_at,"
     " snippet(articles_fts, 1, '[', ']', '…', 16)"
@@ -40,6 +42,7 @@ _SEARCH_TERM = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
 _UNSPACED_SCRIPT = regex.compile(
     r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]"
 )
+_HAN = regex.compile(r"\p{Han}")
 # Signs that join the next letter to the one before (Khmer's coeng, Myanmar's virama,
 # the zero-width joiner): no character boundary after them.
 _JOINERS = frozenset("\u17d2\u1039\u200d")
@@ -68,6 +71,13 @@ class _SearchTerm:
     def unspaced(self) -> bool:
         """In a script without spaces between words: looked for as written."""
         return _UNSPACED_SCRIPT.search(self.text) is not None
+
+    def spellings(self) -> tuple[str, ...]:
+        """The ways an unspaced term is looked for: Chinese in Simplified and in
+        Traditional characters too, as a Hong Kong or Taiwan outlet writes it."""
+        if _HAN.search(self.text) is None:
+            return (self.text,)
+        return tuple(dict.fromkeys((self.text, simplified(self.text), traditional(self.text))))
 
 
 def _search_terms(query: str) -> list[_SearchTerm]:
@@ -159,9 +169,13 @@ def _search_as_written(
     for number, term in enumerate(terms):
         name = f"term{number}"
         if term.unspaced:
-            parameters[name] = term.text
             found = "strpos(a.title || ' ' || a.text, :{0}) > 0"
-            matches.append((found if postgres else found.replace("strpos", "instr")).format(name))
+            found = found if postgres else found.replace("strpos", "instr")
+            spellings = []
+            for spelling_number, spelling in enumerate(term.spellings()):
+                parameters[f"{name}_{spelling_number}"] = spelling
+                spellings.append(found.format(f"{name}_{spelling_number}"))
+            matches.append("(" + " OR ".join(spellings) + ")")
         elif postgres:
             parameters[name] = f'"{term.text}"' if term.phrase else term.text
             matches.append(f"a.search_document @@ websearch_to_tsquery('english', :{name})")
@@ -198,7 +212,9 @@ def _search_as_written(
         for row in rows:
             title, text = row[1], row[4]
             has = [
-                _found_whole(term.text, title, text) if term.unspaced else bool(row[5 + number])
+                _found_whole(term.spellings(), title, text)
+                if term.unspaced
+                else bool(row[5 + number])
                 for number, term in enumerate(terms)
             ]
             if not _query_holds(terms, has):
@@ -242,8 +258,12 @@ def _query_holds(terms: Sequence[_SearchTerm], has: Sequence[bool]) -> bool:
     return any(all(has[number] for number in group) for group in _either_groups(terms))
 
 
-def _found_whole(needle: str, *haystacks: str) -> bool:
-    return any(_whole_occurrence(needle, haystack) is not None for haystack in haystacks)
+def _found_whole(needles: Iterable[str], *haystacks: str) -> bool:
+    return any(
+        _whole_occurrence(needle, haystack) is not None
+        for needle in needles
+        for haystack in haystacks
+    )
 
 
 def _whole_occurrence(needle: str, haystack: str) -> int | None:
@@ -272,14 +292,18 @@ def _snippet(text: str, terms: Iterable[_SearchTerm]) -> str:
     for term in terms:
         if term.negated:
             continue
+        start, length = None, len(term.text)
         if term.unspaced:
-            start = _whole_occurrence(term.text, text)
+            for spelling in term.spellings():
+                start, length = _whole_occurrence(spelling, text), len(spelling)
+                if start is not None:
+                    break
         else:
             found = text.casefold().find(term.text.casefold())
             start = found if found >= 0 and len(text.casefold()) == len(text) else None
         if start is None:
             continue
-        end = start + len(term.text)
+        end = start + length
         before = text[max(0, start - _SNIPPET_BEFORE) : start]
         after = text[end : end + _SNIPPET_AFTER]
         return (
