@@ -202,7 +202,7 @@ def classify(
         numbers >= REWRITE_NUMBERS
         and (apart is None or apart <= REWRITE_WITHIN)
         and comparison.entities >= REWRITE_ENTITIES
-        and words.of_smaller >= REWRITE_WORDS
+        and REWRITE_WORDS <= words.of_smaller < NEAR_DUPLICATE_WORDS
         and not comparison.lead_brings_new_numbers
     ):
         return DuplicateKind.REWRITE, round(comparison.entities, 4)

@@ -19,11 +19,13 @@ candidates; `compare` then measures the exact overlaps.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import threading
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache, cached_property, lru_cache
 from typing import TYPE_CHECKING
 
@@ -66,6 +68,9 @@ class TextFeatures:
     # Numbers written in English words ("Twenty-one fishermen": style guides spell out a
     # number that opens a sentence), as digits: what a rewrite's "21" is checked against.
     spelled_numbers: frozenset[str]
+    # Every number the text cites, in digits or in English words, in one form whatever
+    # the house style: "twelve" and 12, "$2.5 million", "$2.5m" and "$2,500,000".
+    cited_numbers: frozenset[str]
     # The lead's word shingles (grapheme shingles in unspaced scripts): where a story
     # says whose and where it is, which a copy keeps as it stands.
     lead_words: np.ndarray
@@ -82,6 +87,7 @@ def text_features(text: str) -> TextFeatures:
     numbers = frozenset(token.text for token in tokens if token.role is Role.NUMBER)
     lead = next((p for p in paragraph_tokens if len(p) >= LEAD_MIN_TOKENS), ())
     names = {token.text for token in tokens if token.role is Role.NAME}
+    spelled = spelled_numbers(tokens)
     paragraph_shingles, paragraph_ends = _paragraph_skeletons(paragraph_tokens)
     return TextFeatures(
         words=np.unique(np.concatenate([_EMPTY, *_word_shingle_arrays(tokens)])),
@@ -89,7 +95,8 @@ def text_features(text: str) -> TextFeatures:
         entities=_hashes(names | numbers),
         numbers=numbers,
         lead_numbers=_lead_numbers(lead),
-        spelled_numbers=spelled_numbers(tokens),
+        spelled_numbers=spelled,
+        cited_numbers=cited_numbers(tokens, spelled),
         lead_words=np.unique(np.concatenate([_EMPTY, *_word_shingle_arrays(lead)])),
         token_count=len(tokens),
         paragraph_shingles=paragraph_shingles,
@@ -177,6 +184,47 @@ def spelled_numbers(tokens: Sequence[Token]) -> frozenset[str]:
                 index += 1 if unit else 0
         found.add(str(value))
     return frozenset(found)
+
+
+_SCALES = {
+    "k": 10**3,
+    "thousand": 10**3,
+    "m": 10**6,
+    "mn": 10**6,
+    "million": 10**6,
+    "b": 10**9,
+    "bn": 10**9,
+    "billion": 10**9,
+    "tn": 10**12,
+    "trillion": 10**12,
+}
+_SCALE_WORDS = frozenset(["thousand", "million", "billion", "trillion", "mn", "bn", "tn"])
+_NUMERIC = re.compile(r"(\d+(?:\.\d+)?)([a-z]*)")
+_LONGEST_NUMBER = 15
+# "One" is as often a pronoun ("one of the victims", "no one") as a count.
+_NOT_A_COUNT = frozenset({"1"})
+
+
+def cited_numbers(tokens: Sequence[Token], spelled: frozenset[str]) -> frozenset[str]:
+    """The numbers the text cites, each in one form: a scale word or suffix multiplied
+    in ("2.5 million", "2.5m", "2,500,000": 2500000), a suffix dropped ("15th", "10am"),
+    leading zeros dropped, and the numbers written in words from two to ninety-nine."""
+    cited = set(spelled - _NOT_A_COUNT)
+    for index, token in enumerate(tokens):
+        if token.role is not Role.NUMBER:
+            continue
+        found = _NUMERIC.fullmatch(token.text)
+        if found is None or len(token.text) > _LONGEST_NUMBER:
+            cited.add(token.text)  # "covid19", a phone number: compared as written
+            continue
+        digits, suffix = found.groups()
+        scale = _SCALES.get(suffix)
+        if not suffix and index + 1 < len(tokens) and tokens[index + 1].text in _SCALE_WORDS:
+            scale = _SCALES[tokens[index + 1].text]
+        value = Decimal(digits) * (scale or 1)
+        integral = value == value.to_integral_value()
+        cited.add(str(value.quantize(1)) if integral else str(value.normalize()))
+    return frozenset(cited)
 
 
 def _paragraph_skeletons(paragraphs: Sequence[Sequence[Token]]) -> tuple[np.ndarray, np.ndarray]:
@@ -306,9 +354,11 @@ class Comparison:
 
     @cached_property
     def numbers_shared(self) -> float:
-        """Share of the numbers cited by the shorter text that the other cites too."""
-        numbers = self._shorter.numbers
-        return len(numbers & self._longer.numbers) / len(numbers) if numbers else 1.0
+        """Share of the numbers cited by the shorter text that the other cites too, in
+        digits or in words: "twelve citizens" and "nineteen citizens" are two stories
+        told in one template, "twelve" and "12" one story in two house styles."""
+        numbers = self._shorter.cited_numbers
+        return len(numbers & self._longer.cited_numbers) / len(numbers) if numbers else 1.0
 
     @cached_property
     def lead_brings_new_numbers(self) -> bool:
@@ -324,7 +374,7 @@ class Comparison:
     @cached_property
     def numbers_cited(self) -> int:
         """How many numbers the shorter text cites: with none, every text shares them all."""
-        return len(self._shorter.numbers)
+        return len(self._shorter.cited_numbers)
 
     @cached_property
     def leads_differ(self) -> bool:
