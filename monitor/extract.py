@@ -41,6 +41,9 @@ from monitor.urls import canonical_url, site_of
 
 log = logging.getLogger(__name__)
 
+# Before any news site: a content system's placeholder for "no date".
+EARLIEST_PUBLICATION = datetime(1990, 1, 1, tzinfo=UTC)
+
 # Below this, what trafilatura found is a menu or a caption, not an article.
 MIN_ARTICLE_CHARS = 80
 # Latin-script text this long lets the classifier beat a site-wide <html lang>;
@@ -196,13 +199,19 @@ def page_metadata(tree: Any, url: str) -> Document:
     metadata.url = metadata.url or extract_url(tree, url)
     # Extensive search guesses dates from any link or text on the page (a sidebar's
     # /2024/05/ links), which is worse than the feed's date.
-    metadata.date = find_date(
-        tree,
-        url=metadata.url,
-        extensive_search=False,
-        original_date=True,
-        outputformat=_DATE_FORMAT,
-    )
+    try:
+        metadata.date = find_date(
+            tree,
+            url=metadata.url,
+            extensive_search=False,
+            original_date=True,
+            outputformat=_DATE_FORMAT,
+        )
+    except Exception:
+        # htmldate raises on what a page may well hold ("+25:00" as an offset): the
+        # feed's time stands in, and the article is not lost over its date.
+        log.debug("%s: unreadable date in the page", url, exc_info=True)
+        metadata.date = None
     metadata.clean_and_trim()
     return metadata
 
@@ -277,12 +286,15 @@ def choose_published_at(
     A bare day is htmldate's reading of the page (sometimes of its URL, or of a
     date in a sidebar), so the feed's own time wins over it; the day is used,
     at 00:00 UTC, only when the feed gives none. A time more than a day after
-    the fetch is a parsing accident and is ignored.
+    the fetch is a parsing accident and is ignored, and so is one before 1990: a
+    content system's empty date (1970-01-01, 0001-01-01), not a news story's.
     """
     latest = fetched_at + timedelta(days=1)
-    if feed_time is not None and feed_time > latest:
+    if feed_time is not None and not EARLIEST_PUBLICATION <= feed_time <= latest:
         feed_time = None
-    if page_time is None or page_time.replace(tzinfo=page_time.tzinfo or UTC) > latest:
+    if page_time is None or not (
+        EARLIEST_PUBLICATION <= page_time.replace(tzinfo=page_time.tzinfo or UTC) <= latest
+    ):
         return feed_time
     if page_time.tzinfo is not None:
         return page_time.astimezone(UTC)

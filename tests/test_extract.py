@@ -126,6 +126,11 @@ FEED_TIME = datetime(2024, 3, 13, 23, 40, tzinfo=UTC)
         # A page date in the future is a parsing accident.
         (datetime(2030, 1, 1, tzinfo=UTC), FEED_TIME, FEED_TIME),
         (None, FETCHED + timedelta(days=30), None),
+        # A content system's empty date is no date (an audit: 1970-01-01 beat the feed's).
+        (datetime(1970, 1, 1, tzinfo=UTC), FEED_TIME, FEED_TIME),
+        (datetime(1, 1, 1, tzinfo=UTC), FEED_TIME, FEED_TIME),
+        (datetime(1970, 1, 1), None, None),
+        (None, datetime(1970, 1, 1, tzinfo=UTC), None),
     ],
 )
 def test_choose_published_at(
@@ -270,3 +275,24 @@ def test_a_short_chinese_report_is_its_paragraphs_not_its_page() -> None:
     assert headline == article.title and first.startswith("【柬中时报讯】7月10日")
     assert "分享到" not in article.text and "1.2K" not in article.text
     assert article.language == "zh"
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        '<meta property="article:published_time" content="2025-03-14T06:40:00+25:00">',
+        '<meta property="article:published_time" content="2025-03-14T06:40:00-24:00">',
+        '<script type="application/ld+json">{"datePublished": "2025-03-14T06:40:00+30:00"}'
+        "</script>",
+    ],
+)
+def test_an_impossible_offset_in_the_page_date_leaves_the_feed_time(declared: str) -> None:
+    # An audit: htmldate raised on "+25:00" and every attempt at the article failed.
+    markup = (
+        f"<html><head><title>Raid</title>{declared}</head><body><article><p>"
+        + "Police freed workers from a compound in Cambodia. " * 20
+        + "</p></article></body></html>"
+    )
+    article = extract_article(page(markup.encode()), entry(published_at=FEED_TIME))
+    assert article.published_at == FEED_TIME
+    assert "Police freed workers" in article.text
