@@ -174,6 +174,14 @@ def fetch_feed(
             reason=f"http_{response.status_code}",
             status=response.status_code,
         )
+    if response.status_code == 304 and not (etag or last_modified):
+        # A cache in front of the feed that answers 304 to everyone: taken as "nothing
+        # new", the feed would look healthy and never be read again.
+        raise FetchError(
+            f"{url}: answered 304 Not Modified to a request that asked for the whole feed",
+            reason="http_304",
+            status=304,
+        )
     media_type = _media_type(response)
     if response.status_code == 200 and (
         media_type in NOT_FEED_TYPES or media_type.startswith(NOT_FEED_PREFIXES)

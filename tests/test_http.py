@@ -302,3 +302,16 @@ def test_conditional_feed_fetch(site: LocalSite) -> None:
         )
     assert second.not_modified and second.body == b""
     assert second.last_modified == "Wed, 13 Mar 2024 00:00:00 GMT"
+
+
+def test_a_304_to_a_request_for_the_whole_feed_is_an_error(site: LocalSite) -> None:
+    # An audit: a cache answering 304 to every request left the feed "ok" for ever,
+    # its new items never read (each poll after revalidate_after asks for the whole feed).
+    site.route("/feed.rss", lambda _: (304, {}, b""))
+    with build_client(LOCAL) as client:
+        with pytest.raises(FetchError) as raised:
+            fetch_feed(client, site.url("/feed.rss"), max_size=10_000)
+        assert raised.value.reason == "http_304" and raised.value.status == 304
+        assert "asked for the whole feed" in str(raised.value)
+        conditional = fetch_feed(client, site.url("/feed.rss"), max_size=10_000, etag='"v1"')
+    assert conditional.not_modified
