@@ -194,17 +194,20 @@ def _parse(body: bytes, headers: dict[str, str]) -> tuple[Any, str | None]:
     """
     parsed = feedparser.parse(body, response_headers=headers)
     codec = codec_for(str(parsed.get("encoding") or "utf-8"))
-    if (
-        codec not in _LAST_RESORT_CODECS
-        or body.isascii()
-        or codec in _declared_codecs(body, headers)
-    ):
+    if codec not in _LAST_RESORT_CODECS or body.isascii():
+        return parsed, None
+    declared = codec in _declared_codecs(body, headers)
+    if declared and not is_utf8(body):
         return parsed, None
     read_as: str | None = None
     if is_utf8(body):
         # Nothing declared, and headers without a Content-Type make feedparser assume
-        # ISO-8859-1; XML's default is UTF-8.
+        # ISO-8859-1; XML's default is UTF-8. Declared windows-1252, bytes that are all
+        # valid UTF-8 are UTF-8: real windows-1252 text forms such sequences only as
+        # mojibake ("Ã©"), as pages are read too.
         text = body.decode("utf-8-sig")
+        if declared:
+            read_as = f"UTF-8 (declared {codec})"
     elif mostly_utf8(body):
         text, read_as = decode_mixed_utf8(body), "UTF-8 with stray windows-1252 bytes"
     elif codec == "cp1252" and windows_1252_plausible(body):

@@ -101,6 +101,29 @@ def test_windows_1252_declared_as_utf8_stays_windows_1252(title: str) -> None:
     assert document.entries[0].title == title
 
 
+@pytest.mark.parametrize(
+    ("declaration", "headers"),
+    [
+        ("<?xml version='1.0' encoding='windows-1252'?>", XML),
+        (
+            "<?xml version='1.0' encoding='utf-8'?>",
+            {"Content-Type": "text/xml; charset=windows-1252"},
+        ),
+        ("\ufeff<?xml version='1.0' encoding='iso-8859-1'?>", XML),
+    ],
+)
+def test_utf8_declared_as_windows_1252_is_read_as_utf8(
+    declaration: str, headers: dict[str, str]
+) -> None:
+    # An audit: every UTF-8 sequence of this title maps to windows-1252 characters, so
+    # the declared reading "worked" and stored "CafÃ© â€“ Cambodia â€˜human traffickingâ€™".
+    title = "Café – Cambodia ‘human trafficking’ 604"
+    body = rss(title, declaration=declaration, description="Droits de l’homme").encode()
+    document = parse_feed(body, url=URL, headers=headers)
+    assert document.entries[0].title == title
+    assert "read as UTF-8" in (document.malformed or "")
+
+
 def test_utf8_with_a_stray_latin1_byte_is_read_as_utf8() -> None:
     body = rss("Phnom Penh – “Spain” in Khmer is អេស្ប៉ាញ, in Spanish EspaXa").encode()
     document = parse_feed(body.replace(b"EspaXa", b"Espa\xf1a"), url=URL, headers=XML)
