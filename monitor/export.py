@@ -59,7 +59,12 @@ def _jsonl(records: Iterator[dict[str, Any]], output: IO[bytes]) -> int:
     # cost of an export).
     write = output.write
     count = 0
+    loads = orjson.loads
     for record in records:
+        for tag in record["tags"]:
+            # Stored as JSON text; a reader of JSON Lines gets the array itself.
+            if tag["detail"] is not None:
+                tag["detail"] = loads(tag["detail"])
         write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         count += 1
     return count

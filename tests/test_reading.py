@@ -106,6 +106,32 @@ def test_export_jsonl_with_filters(ingested: Store) -> None:
     assert {c["kind"] for story in copies for c in story} == {"same_url", "exact_text"}
 
 
+def test_exported_tags_are_in_code_point_order_with_their_phrases_as_arrays(
+    ingested: Store,
+) -> None:
+    # An audit: PostgreSQL sorted "country:…" before "Crime" in a database with a
+    # language collation, SQLite after it; and detail came out as JSON text in the JSON.
+    with ingested.engine.begin() as connection:
+        article_id = connection.execute(sa.text("SELECT min(id) FROM articles")).scalar_one()
+        connection.execute(
+            sa.text(
+                "INSERT INTO article_tags (article_id, tag, source, detail) VALUES"
+                " (:id, 'country:indonesia', 'rule', '[\"indonesia\", \"jakarta\"]'),"
+                " (:id, 'Crime', 'category', NULL), (:id, 'crime', 'category', NULL)"
+            ),
+            {"id": article_id},
+        )
+    output = io.BytesIO()
+    export(ingested, output, fmt="jsonl", selection=ExportFilter())
+    (record,) = [
+        r for r in map(json.loads, output.getvalue().splitlines()) if r["id"] == article_id
+    ]
+    names = [tag["tag"] for tag in record["tags"]]
+    assert names.index("Crime") < names.index("country:indonesia") < names.index("crime")
+    (rule,) = [tag for tag in record["tags"] if tag["tag"] == "country:indonesia"]
+    assert rule["detail"] == ["indonesia", "jakarta"]
+
+
 def test_export_csv(ingested: Store, tmp_path: Path) -> None:
     path = tmp_path / "articles.csv"
     with path.open("wb") as file:

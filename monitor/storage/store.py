@@ -650,12 +650,9 @@ class Store:
             query = query.where(sa.or_(Feed.name.in_(feeds), Article.id.in_(arrived)))
         query = query.where(Article.id > sa.bindparam("after")).limit(sa.bindparam("limit"))
         ids_of_batch: sa.BindParameter[int] = sa.bindparam("ids", expanding=True)
-        # In one order on every database, so that two databases' exports compare equal.
-        tag_query = (
-            sa.select(ArticleTag.article_id, ArticleTag.tag, ArticleTag.source, ArticleTag.detail)
-            .where(ArticleTag.article_id.in_(ids_of_batch))
-            .order_by(ArticleTag.article_id, ArticleTag.tag, ArticleTag.source)
-        )
+        tag_query = sa.select(
+            ArticleTag.article_id, ArticleTag.tag, ArticleTag.source, ArticleTag.detail
+        ).where(ArticleTag.article_id.in_(ids_of_batch))
         count_query = (
             sa.select(Duplicate.article_id, sa.func.count())
             .where(Duplicate.article_id.in_(ids_of_batch))
@@ -684,6 +681,10 @@ class Store:
                     tags_of[article_id].append(
                         {"tag": tag_name, "source": source, "detail": detail}
                     )
+                # Sorted here, by code point: PostgreSQL's ORDER BY follows the database's
+                # collation ("Crime" before or after "country:…"), SQLite's does not.
+                for listed in tags_of.values():
+                    listed.sort(key=_tag_order)
                 copies: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
                 counts: dict[int, int] = dict.fromkeys(ids, 0)
                 if not include_duplicates:
@@ -1253,3 +1254,7 @@ def _lease_free(owner: str, now: datetime) -> sa.ColumnElement[bool]:
     """A feed `owner` may take: nobody's, an expired lease, or its own (left over from a
     poll the database cut short)."""
     return sa.or_(Feed.lease_until.is_(None), Feed.lease_until < now, Feed.lease_owner == owner)
+
+
+def _tag_order(tag: dict[str, Any]) -> tuple[str, str]:
+    return tag["tag"], tag["source"]
