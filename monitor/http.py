@@ -187,7 +187,9 @@ def fetch_feed(
         media_type in NOT_FEED_TYPES or media_type.startswith(NOT_FEED_PREFIXES)
     ):
         raise FetchError(
-            f"{url}: not a feed (Content-Type {media_type})", reason="unsupported_content"
+            f"{url}: not a feed (Content-Type {media_type})",
+            reason="unsupported_content",
+            status=response.status_code,
         )
     permanent = bool(response.history) and all(
         hop.status_code in (301, 308) for hop in response.history
@@ -240,7 +242,9 @@ def fetch_page(
     media_type = _media_type(response)
     if media_type and media_type not in PAGE_CONTENT_TYPES:
         raise FetchError(
-            f"{url}: not a web page (Content-Type {media_type})", reason="unsupported_content"
+            f"{url}: not a web page (Content-Type {media_type})",
+            reason="unsupported_content",
+            status=response.status_code,
         )
     return FetchedPage(
         url=url,
@@ -278,13 +282,13 @@ def _get(
         ) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_size:
-                raise _too_large(url, max_size)
+                raise _too_large(url, max_size, response.status_code)
             chunks: list[bytes] = []
             received = 0
             for chunk in _decoded(url, response):
                 received += len(chunk)
                 if received > max_size:
-                    raise _too_large(url, max_size)
+                    raise _too_large(url, max_size, response.status_code)
                 if deadline is not None and time.monotonic() > deadline:
                     raise FetchError(f"{url}: took longer than allowed", reason="timeout")
                 chunks.append(chunk)
@@ -375,8 +379,10 @@ class _Inflater:
             raise FetchError(f"undecodable compressed body: {exc}", reason="bad_encoding") from None
 
 
-def _too_large(url: str, max_size: int) -> FetchError:
-    return FetchError(f"{url}: response larger than {max_size} bytes", reason="too_large")
+def _too_large(url: str, max_size: int, status: int) -> FetchError:
+    return FetchError(
+        f"{url}: response larger than {max_size} bytes", reason="too_large", status=status
+    )
 
 
 class _HostSlot:
@@ -536,7 +542,11 @@ class Fetcher:
                 response.history = history
                 return response, body
             if len(history) >= self.settings.max_redirects:
-                raise FetchError(f"{url}: too many redirects", reason="too_many_redirects")
+                raise FetchError(
+                    f"{url}: too many redirects",
+                    reason="too_many_redirects",
+                    status=response.status_code,
+                )
             history.append(response)
             url = _redirect_target(url, location)
 

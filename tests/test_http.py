@@ -56,13 +56,15 @@ def test_declared_size_over_the_limit(site: LocalSite) -> None:
     with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
         fetch_page(client, site.url("/big"), max_size=10_000)
     assert caught.value.reason == "too_large"
+    # The server answered: feeds.last_status says so (an audit saw "-", as for no answer).
+    assert caught.value.status == 200
 
 
 def test_non_html_page_is_refused(site: LocalSite) -> None:
     site.route("/file.pdf", lambda _: (200, {"Content-Type": "application/pdf"}, b"%PDF-1.4"))
     with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
         fetch_page(client, site.url("/file.pdf"), max_size=10_000)
-    assert caught.value.reason == "unsupported_content"
+    assert (caught.value.reason, caught.value.status) == ("unsupported_content", 200)
 
 
 def test_timeout(site: LocalSite) -> None:
@@ -238,7 +240,7 @@ def test_a_feed_that_is_an_image_is_refused_before_parsing(site: LocalSite) -> N
     site.route("/feed", lambda _: (200, {"Content-Type": "image/png"}, b"\x89PNG\r\n"))
     with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
         fetch_feed(client, site.url("/feed"), max_size=10_000)
-    assert caught.value.reason == "unsupported_content"
+    assert (caught.value.reason, caught.value.status) == ("unsupported_content", 200)
 
 
 @pytest.mark.parametrize(
