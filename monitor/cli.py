@@ -297,7 +297,9 @@ def status(context: _Context) -> None:
             _when(feed.last_success_at),
             str(feed.last_status or "-"),
             str(feed.consecutive_failures),
-            _when(feed.next_poll_at),
+            # Only a put-off poll's time says more than the interval (a disabled feed's
+            # is a leftover: it is not polled at all).
+            _when(feed.next_poll_at) if health == Health.BACKING_OFF else "-",
             (feed.last_error or "")[:60],
         )
         for feed, health in rows

@@ -206,6 +206,10 @@ def test_status_lists_configured_feeds_never_polled(tmp_path: Path) -> None:
         ["Polled", "never_polled"]
     ]
     assert monitor("run-once", cwd=tmp_path).returncode == 0
+    # Failing once, it is polled again at its interval: no put-off time to show.
+    (failing,) = monitor("status", cwd=tmp_path).stdout.splitlines()[1:]
+    header = monitor("status", cwd=tmp_path).stdout.splitlines()[0]
+    assert failing[header.index("next poll") :].startswith("- ")
     (tmp_path / "config.toml").write_text(
         (tmp_path / "config.toml").read_text(encoding="utf-8")
         + '[[feeds]]\nname = "Added"\nurl = "http://127.0.0.1:9/b.rss"\n'
