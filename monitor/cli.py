@@ -264,7 +264,8 @@ def healthcheck(context: _Context) -> None:
 @cli.command()
 @pass_context
 def status(context: _Context) -> None:
-    """Print the feeds with their health: ok, failing, backing off, stale, never polled."""
+    """Print the feeds with their health: ok, failing, backing off, stale, never polled,
+    disabled."""
     settings = context.settings()
     store = open_store(settings, sync_feeds=False, create=False, read_only=True)
     rows = store.feed_health_report()
@@ -434,7 +435,8 @@ def db_upgrade(context: _Context, revision: str) -> None:
 @click.argument("revision")
 @pass_context
 def db_downgrade(context: _Context, revision: str) -> None:
-    """Downgrade the database schema to REVISION ("base" removes every table)."""
+    """Downgrade the database schema to REVISION ("base" removes every table of
+    monitor's, leaving Alembic's alembic_version, empty)."""
     _migrate(context, downgrade_database, revision)
 
 
