@@ -16,16 +16,11 @@ from pythonjsonlogger.json import JsonFormatter
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 LogFormat = Literal["auto", "json", "text"]
 # Libraries that log every request or every parse at INFO.
-_QUIET = (
-    "httpx",
-    "httpcore",
-    "trafilatura",
-    "htmldate",
-    "courlan",
-    "apscheduler",
-    "charset_normalizer",
-    "alembic",
-)
+_QUIET = ("httpx", "httpcore", "apscheduler", "alembic")
+# Libraries that log a document they cannot read at ERROR, without saying which
+# ("lxml parsing failed: Document is empty"): monitor records and logs that failure
+# itself, with the feed and the URL, so theirs only trip alerts on ERROR lines.
+_PER_DOCUMENT = ("trafilatura", "htmldate", "courlan", "charset_normalizer", "justext")
 # The workers' fork server is a new interpreter, not a fork of the daemon: it learns
 # the daemon's level and format from its environment, so that what it and the workers
 # log is one more line of the daemon's log (JSON lines stay JSON lines).
@@ -51,6 +46,10 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> No
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in _PER_DOCUMENT:
+        logging.getLogger(name).setLevel(
+            root.level if root.level <= logging.DEBUG else logging.CRITICAL
+        )
 
 
 def configure_worker_logging() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from monitor import __version__
 from tests.commands import MONITOR, environment
+from tests.localsite import LocalSite
 
 
 def monitor(
@@ -424,3 +425,31 @@ def test_the_reading_commands_read_a_database_on_a_read_only_volume(tmp_path: Pa
         volume.chmod(0o755)
         (volume / "m.db").chmod(0o644)
     assert "m.db-wal" in before
+
+
+def test_a_page_no_library_can_read_is_logged_once_with_its_url(
+    tmp_path: Path, site: LocalSite
+) -> None:
+    # An audit: an empty article made trafilatura log two ERROR lines naming neither
+    # the feed nor the page, which trips alerting on ERROR; monitor's own line says it.
+    site.route(
+        "/feed.rss",
+        lambda _: (
+            200,
+            {"Content-Type": "application/rss+xml"},
+            (
+                "<rss version='2.0'><channel><title>F</title><item><title>Empty</title>"
+                f"<link>{site.url('/empty.html')}</link></item></channel></rss>"
+            ).encode(),
+        ),
+    )
+    site.route("/empty.html", lambda _: (200, {"Content-Type": "text/html"}, b""))
+    (tmp_path / "config.toml").write_text(
+        "[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
+        f'[[feeds]]\nname = "F"\nurl = "{site.url("/feed.rss")}"\n',
+        encoding="utf-8",
+    )
+    result = monitor("--log-format", "text", "run-once", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Document is empty" not in result.stderr and "trafilatura" not in result.stderr
+    assert site.url("/empty.html") in result.stderr
