@@ -46,6 +46,12 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     if misread:
         malformed = f"{misread}; {malformed}" if malformed else misread
     if not parsed.get("version") and not parsed.entries:
+        if _HTML_START.match(body):
+            raise FeedParseError(
+                "not a feed: the server sent an HTML page (has the feed moved, or does"
+                " the site put a login or consent page in front of it?)",
+                reason="not_a_feed",
+            )
         raise FeedParseError(
             f"not a feed: {malformed or 'no RSS, Atom or JSON Feed document found'}",
             reason="not_a_feed",
@@ -177,6 +183,10 @@ def _bozo_reason(parsed: Any) -> str:
     return f"{type(exception).__name__}: {exception}" if exception else "malformed feed"
 
 
+_HTML_START = re.compile(
+    rb"(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])",
+    re.IGNORECASE | re.DOTALL,
+)
 # What feedparser reads bytes as when no declared encoding reads them.
 _LAST_RESORT_CODECS = frozenset({"cp1252", "iso8859-2"})
 _XML_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\sencoding\s*=\s*["']([^"']+)""")

@@ -9,6 +9,7 @@ short `reason` (`http_404`, `timeout`, `too_large`, `blocked_address`…).
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import socket
 import threading
@@ -40,7 +41,13 @@ FEED_ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
-PAGE_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/xml")
+PAGE_CONTENT_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "text/plain",
+    "application/xml",
+    "text/xml",
+)
 # Media types that are never a feed, whatever the server or the feed's author meant:
 # refused before a parser sees them.
 NOT_FEED_PREFIXES = ("image/", "audio/", "video/", "font/", "model/", "multipart/")
@@ -191,6 +198,9 @@ def fetch_feed(
             reason="unsupported_content",
             status=response.status_code,
         )
+    if body.startswith(_GZIP_MAGIC) and response.status_code == 200:
+        # A gzipped feed file served without Content-Encoding (a static feed.xml.gz).
+        body = _gunzipped(url, body, max_size, response.status_code)
     permanent = bool(response.history) and all(
         hop.status_code in (301, 308) for hop in response.history
     )
@@ -377,6 +387,22 @@ class _Inflater:
                     return
         except zlib.error as exc:
             raise FetchError(f"undecodable compressed body: {exc}", reason="bad_encoding") from None
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gunzipped(url: str, body: bytes, max_size: int, status: int) -> bytes:
+    """A gzip body decompressed within `max_size`, as a Content-Encoding would be."""
+    inflater = _Inflater(gzip=True)
+    chunks: list[bytes] = []
+    received = 0
+    for chunk in itertools.chain(inflater.feed(body), inflater.finish()):
+        received += len(chunk)
+        if received > max_size:
+            raise _too_large(url, max_size, status)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _too_large(url: str, max_size: int, status: int) -> FetchError:

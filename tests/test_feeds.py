@@ -93,6 +93,21 @@ def test_not_a_feed(body: bytes) -> None:
 @pytest.mark.parametrize(
     "body",
     [
+        b"<!DOCTYPE html>\n<html lang='en'><head><title>Sign in</title></head><body>x</body></html>",
+        b"\n<!-- cached -->\n<html><body><p>Page moved</p></body></html>",
+    ],
+)
+def test_an_html_page_in_place_of_the_feed_is_named_as_one(body: bytes) -> None:
+    # An audit: the message was "SAXParseException: <unknown>:2:0: syntax error".
+    with pytest.raises(FeedParseError) as caught:
+        parse_feed(body, url="http://news.test/feed")
+    assert caught.value.reason == "not_a_feed"
+    assert "the server sent an HTML page" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
         b'{"title": "no version", "items": []}',
         b"[1, 2]",
         b'{"version": "https://jsonfeed.org/version/1.1"}',

@@ -317,3 +317,26 @@ def test_a_304_to_a_request_for_the_whole_feed_is_an_error(site: LocalSite) -> N
         assert "asked for the whole feed" in str(raised.value)
         conditional = fetch_feed(client, site.url("/feed.rss"), max_size=10_000, etag='"v1"')
     assert conditional.not_modified
+
+
+def test_a_gzipped_feed_without_content_encoding_is_read(site: LocalSite) -> None:
+    # An audit: a static feed.xml.gz served as application/rss+xml, no Content-Encoding,
+    # failed as "undecodable: no declared encoding reads the bytes".
+    feed = b"<rss version='2.0'><channel><title>T</title></channel></rss>"
+    site.route(
+        "/feed.rss", lambda _: (200, {"Content-Type": "application/rss+xml"}, gzip.compress(feed))
+    )
+    site.route("/bomb.rss", lambda _: (200, {}, gzip.compress(b" " * 200_000)))
+    with build_client(LOCAL) as client:
+        assert fetch_feed(client, site.url("/feed.rss"), max_size=10_000).body == feed
+        with pytest.raises(FetchError) as caught:
+            fetch_feed(client, site.url("/bomb.rss"), max_size=10_000)
+    assert caught.value.reason == "too_large"
+
+
+def test_an_xhtml_page_served_as_text_xml_is_a_web_page(site: LocalSite) -> None:
+    # docs/security.md accepts XML pages; "text/xml" was refused while "application/xml" was not.
+    page = b"<html xmlns='http://www.w3.org/1999/xhtml'><body><p>Raid</p></body></html>"
+    site.route("/a.xhtml", lambda _: (200, {"Content-Type": "text/xml; charset=utf-8"}, page))
+    with build_client(LOCAL) as client:
+        assert fetch_page(client, site.url("/a.xhtml"), max_size=10_000).body == page
