@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import html
 import json
 import re
 import time
@@ -317,7 +318,14 @@ def _plain_text(value: object) -> str | None:
     if "<" in text:
         with contextlib.suppress(ParserError, ValueError):
             text = lxml.html.fromstring(text).text_content()
+    if _ENTITY.search(text):
+        # Escaped twice by the feed's software ("Cambodia&amp;#8217;s"): a headline
+        # never means the entity's letters.
+        text = html.unescape(text)
     return _words(text) or None
+
+
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 def _words(text: str) -> str:

@@ -182,3 +182,21 @@ def test_a_guid_shared_by_different_links_identifies_none_of_them() -> None:
         ("http://news.test/a.html", "urn:a"),
     ]
     assert document.malformed is not None and "3 entries share a GUID" in document.malformed
+
+
+@pytest.mark.parametrize(
+    ("escaped", "title"),
+    [
+        ("Cambodia&amp;#8217;s scam compounds", "Cambodia\u2019s scam compounds"),
+        ("Cambodia&amp;rsquo;s scam compounds", "Cambodia\u2019s scam compounds"),
+        ("AT&amp;amp;T and Q&amp;A", "AT&T and Q&A"),
+    ],
+)
+def test_a_title_escaped_twice_is_read_as_text(escaped: str, title: str) -> None:
+    # An audit: WordPress-style double escaping was stored as "Cambodia&#8217;s".
+    feed = (
+        f"<rss version='2.0'><channel><title>T</title><item><title>{escaped}</title>"
+        "<link>http://news.test/a</link></item></channel></rss>"
+    ).encode()
+    (entry,) = parse_feed(feed, url="http://news.test/feed").entries
+    assert entry.title == title
