@@ -11,7 +11,7 @@ import threading
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from htmldate import find_date
@@ -34,7 +34,7 @@ from monitor.charsets import (
     mostly_utf8,
     windows_1252_plausible,
 )
-from monitor.errors import ExtractionError
+from monitor.errors import ExtractionError, FetchError
 from monitor.language import classify
 from monitor.records import ExtractedArticle, FeedEntry, FetchedPage
 from monitor.urls import canonical_url, site_of
@@ -98,6 +98,8 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         html_language = _html_language(tree)
         declared_time = published_time_in_metadata(tree)
         metadata = page_metadata(tree, page.final_url)
+        # trafilatura drops a relative rel=canonical ("/news/960"), which is common.
+        declared_url = next(iter(tree.xpath(_CANONICAL_XPATH)), None) or metadata.url
         document = trafilatura.bare_extraction(
             tree,
             url=page.final_url,
@@ -122,16 +124,67 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         entry.published_at,
         fetched_at=page.fetched_at,
     )
+    url = _declared_url(declared_url, page.final_url)
     return ExtractedArticle(
-        url=canonical_url(page.final_url),
+        url=url,
         title=title,
         text=text,
         author=_clean(metadata.author),
         published_at=published_at,
         language=detect_language(text, html_language),
-        site=site_of(page.final_url),
+        site=site_of(url),
         fetched_at=page.fetched_at,
     )
+
+
+def _declared_url(declared: str | None, final_url: str) -> str:
+    """The article's own URL: the page's rel=canonical (else og:url) when it names the
+    same page on the same site, else the URL the page was fetched from (canonicalised).
+
+    An AMP page (/amp/news/960, /news/960/amp, ?amp=1, amp.example.com), the mobile
+    site's copy (m.example.com) or a variant with another query would otherwise be
+    kept as the article, its real URL becoming a copy of it, and the site would count
+    as copying itself. Only such variants are taken: a canonical naming another page
+    (a section, the home page: common misconfigurations, which would make every
+    article of the site one URL) or another site (a syndication partner's credit) is
+    not."""
+    fetched = canonical_url(final_url)
+    if not declared:
+        return fetched
+    try:
+        url = canonical_url(urljoin(final_url, declared.strip()))
+    except (FetchError, ValueError):
+        return fetched
+    return url if _page_of(url) == _page_of(fetched) else fetched
+
+
+_MOBILE_PREFIXES = ("www.", "m.", "mobile.", "amp.")
+
+
+def _page_of(url: str) -> tuple[str, tuple[str, ...]]:
+    """The host without its mobile prefixes and the path without AMP segments: what
+    a page's variants have in common."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    for prefix in _MOBILE_PREFIXES:
+        host = host.removeprefix(prefix)
+    segments = tuple(segment for segment in parts.path.split("/") if segment and segment != "amp")
+    return host, segments
+
+
+_CANONICAL_XPATH = (
+    "//head/link[translate(@rel, 'CANOICL', 'canoicl') = 'canonical'][@href][1]/@href"
+)
+
+
+def _same_site(first: str, second: str) -> bool:
+    def site(url: str) -> str:
+        host = (urlsplit(url).hostname or "").lower()
+        for prefix in _MOBILE_PREFIXES:
+            host = host.removeprefix(prefix)
+        return host
+
+    return site(first) == site(second)
 
 
 # Pages a site or a service shows instead of the article: cookie consent, bot checks,

@@ -296,3 +296,41 @@ def test_an_impossible_offset_in_the_page_date_leaves_the_feed_time(declared: st
     article = extract_article(page(markup.encode()), entry(published_at=FEED_TIME))
     assert article.published_at == FEED_TIME
     assert "Police freed workers" in article.text
+
+
+@pytest.mark.parametrize(
+    ("fetched", "declared", "kept"),
+    [
+        # AMP and mobile copies, a tracking variant: the page's own URL.
+        ("http://news.test/amp/news/960", "http://news.test/news/960", "http://news.test/news/960"),
+        (
+            "http://m.news.test/news/960",
+            "https://www.news.test/news/960",
+            "https://www.news.test/news/960",
+        ),
+        ("http://news.test/news/960?amp=1", "/news/960", "http://news.test/news/960"),
+        # Another site's credit, the home page, nothing usable: the URL fetched.
+        ("http://news.test/news/960", "http://wire.test/story/1", "http://news.test/news/960"),
+        ("http://news.test/news/960", "http://news.test/", "http://news.test/news/960"),
+        ("http://news.test/news/960", "http://news.test/news/", "http://news.test/news/960"),
+        ("http://news.test/news/960", "http://news.test/news/961", "http://news.test/news/960"),
+        (
+            "http://news.test/news/960/amp/",
+            "http://news.test/news/960/",
+            "http://news.test/news/960/",
+        ),
+        ("http://news.test/news/960", "javascript:void(0)", "http://news.test/news/960"),
+    ],
+)
+def test_the_article_is_kept_under_the_url_its_page_declares_on_its_site(
+    fetched: str, declared: str, kept: str
+) -> None:
+    markup = (
+        f'<html><head><title>Raid</title><link rel="canonical" href="{declared}"></head>'
+        "<body><article><p>"
+        + "Police freed workers from a compound in Cambodia. " * 20
+        + "</p></article></body></html>"
+    )
+    article = extract_article(page(markup.encode(), url=fetched), entry(link=fetched, url=fetched))
+    assert article.url == kept
+    assert article.site == "news.test"

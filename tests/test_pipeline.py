@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from monitor.storage.schema import Article, Entry, Feed
 from monitor.storage.store import Store
 from tests.localsite import LocalSite
 
+SITE = Path(__file__).parent / "site"
 FETCH = FetchSettings(allow_private_addresses=True, timeout=5, max_attempts=2, per_host_delay=0)
 
 
@@ -309,3 +311,34 @@ def test_a_link_too_long_to_store_skips_only_that_item(site: LocalSite, store: S
     summary = run_once(settings(site, "long.rss"), store)
     assert summary.feeds_failed == 0 and summary.total("stored") == 1
     assert [entry.url for entry in rows(store, Entry)] == [site.url(STORIES[0])]
+
+
+@pytest.mark.parametrize("amp_first", [True, False])
+def test_an_amp_page_is_kept_under_the_url_it_declares(
+    site: LocalSite, store: Store, amp_first: bool
+) -> None:
+    # An audit: the AMP copy arriving first was kept under /amp/…, the article's real
+    # URL became its copy, and story_reach counted the site as copying itself.
+    raid = "/herald/2024/03/14/police-free-312-foreigners-in-sihanoukville-scam-compound-raid.html"
+    page = (SITE / raid.lstrip("/")).read_text(encoding="utf-8").replace("{{BASE}}", site.base_url)
+    site.route("/amp" + raid, lambda _: (200, {"Content-Type": "text/html"}, page.encode()))
+    links = [site.url("/amp" + raid), site.url(raid)]
+    items = "".join(
+        f"<item><title>Raid</title><link>{link}</link></item>"
+        for link in (links if amp_first else links[::-1])
+    )
+    site.route(
+        "/both.rss",
+        lambda _: (
+            200,
+            {"Content-Type": "application/rss+xml"},
+            f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode(),
+        ),
+    )
+    run_once(settings(site, "both.rss"), store)
+    assert [row.url for row in rows(store, Article)] == [site.url(raid)]
+    with store.engine.connect() as connection:
+        reach = connection.execute(
+            sa.text("SELECT copies, same_url_entries FROM story_reach")
+        ).one()
+    assert tuple(reach) == (0, 1)
