@@ -37,6 +37,7 @@ from monitor.config import (
     resolve_config_path,
 )
 from monitor.daemon import Daemon
+from monitor.dedup import DedupInput, prepare_text
 from monitor.errors import ConfigError, DatabaseError, FetchError, MonitorError
 from monitor.export import ExportFilter, ExportFormat, export
 from monitor.health import Health
@@ -577,6 +578,8 @@ def explain(context: _Context, url: str) -> None:
         raise click.BadParameter(str(error), param_hint="'URL'") from None
     # Before any run there is no database, and a page is still worth judging by the rules.
     missing = missing_sqlite_file(settings.database.url)
+    store: Store | None = None
+    dedup: DedupInput | None = None
     if missing is None:
         store = open_store(settings, sync_feeds=False, create=False, read_only=True)
         record = store.find_by_url(canonical)
@@ -602,7 +605,8 @@ def explain(context: _Context, url: str) -> None:
         with build_client(settings.fetch) as client:
             page = fetch_page(client, canonical, max_size=settings.fetch.max_response_size)
         entry = FeedEntry(link=canonical, url=canonical)
-        cleaned = analyse(page, entry).cleaned
+        analysis = analyse(page, entry)
+        cleaned, dedup = analysis.cleaned, analysis.dedup
         title, text = cleaned.article.title, cleaned.text
     matches = rules.match(title, text)
     verdict = rules.topic(matches)
@@ -631,6 +635,46 @@ def explain(context: _Context, url: str) -> None:
                 f"`monitor retag` would add {sorted(current - recorded)} "
                 f"and remove {sorted(recorded - current)}"
             )
+    if store is not None:
+        _explain_duplicates(store, record, dedup)
+
+
+def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | None) -> None:
+    """The near-duplicate decision: the stories it compares the article with, and why
+    each is or is not the same story."""
+    from monitor.similarity import Signer  # here: loads datasketch's MinHash
+
+    if record.copy is not None:
+        click.echo(
+            "near-duplicates: decided when the copy arrived (its own text is not stored,"
+            " so it is not compared again)"
+        )
+        return
+    exclude = None
+    if record.article is not None:
+        article = record.article
+        dedup = prepare_text(article.text, Signer(), published_at=article.published_at)
+        exclude = article.id
+    if dedup is None:
+        return
+    nearest = store.nearest_stories(dedup, exclude=exclude)
+    if record.article is None:
+        copy_of = next((near for near in nearest if near.report.verdict is not None), None)
+        if copy_of is not None and copy_of.report.verdict is not None:
+            kind, similarity = copy_of.report.verdict
+            click.echo(
+                f"near-duplicates: it would be a copy ({kind}, similarity {similarity:.2f})"
+                f" of article {copy_of.article_id}, {copy_of.url}"
+            )
+        else:
+            click.echo("near-duplicates: it would be a story of its own")
+    if not nearest:
+        click.echo("near-duplicates: no kept story is alike enough to compare")
+        return
+    click.echo("nearest kept stories:")
+    for near in nearest:
+        click.echo(f"  article {near.article_id}, {near.url}: {near.report.reason}")
+        click.echo(f"    {near.report.measures}")
 
 
 # A query may start with "-" (-word: not): it is not an option.

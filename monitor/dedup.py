@@ -82,17 +82,33 @@ def prepare(article: TaggedArticle | CleanedArticle, signer: Signer) -> DedupInp
     """Everything about `article` the decision needs that does not depend on the index:
     CPU work only, so it can run in an extraction worker."""
     cleaned = article.cleaned if isinstance(article, TaggedArticle) else article
-    features = text_features(cleaned.text)
+    return prepare_text(
+        cleaned.text,
+        signer,
+        published_at=cleaned.article.published_at,
+        signals=repost_signals(cleaned),
+    )
+
+
+def prepare_text(
+    text: str,
+    signer: Signer,
+    *,
+    published_at: datetime | None = None,
+    signals: tuple[str, ...] = (),
+) -> DedupInput:
+    """`prepare` for a cleaned text (a stored article's, to compare it again)."""
+    features = text_features(text)
     skeleton_signature = signer.signature(features.skeleton)
     entities_signature = signer.signature(features.entities)
     return DedupInput(
-        fingerprint=text_fingerprint(cleaned.text),
+        fingerprint=text_fingerprint(text),
         features=features,
         skeleton_signature=skeleton_signature,
         entities_signature=entities_signature,
         buckets=bucket_keys(skeleton_signature, entities_signature),
-        repost_signals=repost_signals(cleaned),
-        published_at=cleaned.article.published_at,
+        repost_signals=signals,
+        published_at=published_at,
     )
 
 
@@ -207,6 +223,84 @@ def classify(
     ):
         return DuplicateKind.REWRITE, round(comparison.entities, 4)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PairReport:
+    """`classify`'s verdict on a pair, with the measures and why (`monitor explain`)."""
+
+    verdict: tuple[DuplicateKind, float] | None
+    measures: str
+    reason: str
+
+
+def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> PairReport:
+    """What `classify` decides and why: the rule that fits, or what each rule missed.
+    Every measure is computed (explaining one pair, not deciding thousands)."""
+    words, numbers = comparison.words, comparison.numbers_shared
+    measures = (
+        f"words {words.of_smaller:.2f} of the shorter ({words.of_larger:.2f} of the longer),"
+        f" skeleton {comparison.skeleton.of_smaller:.2f},"
+        f" paragraphs covered {comparison.paragraphs_covered:.2f},"
+        f" entities {comparison.entities:.2f},"
+        f" numbers shared {numbers:.2f} (the shorter cites {comparison.numbers_cited}),"
+        f" leads differ: {'yes' if comparison.leads_differ else 'no'},"
+        f" a lead brings new numbers: {'yes' if comparison.lead_brings_new_numbers else 'no'}"
+        + (f", published {_days(apart)} apart" if apart is not None else "")
+    )
+    verdict = classify(comparison, apart=apart)
+    if verdict is not None:
+        return PairReport(verdict, measures, f"a copy: the `{verdict[0]}` rule fits")
+    lowest = min(NUMBERS_SHARED, REWRITE_NUMBERS)
+    if numbers < lowest:
+        reason = f"other figures: numbers shared {numbers:.2f}, every rule asks {lowest}"
+    elif comparison.numbers_cited < FEW_NUMBERS and comparison.leads_differ:
+        reason = (
+            f"the shorter cites fewer than {FEW_NUMBERS} numbers and each lead says"
+            " something the other text never does"
+        )
+    else:
+        missed = {
+            DuplicateKind.NEAR_DUPLICATE: _missed(
+                (numbers, NUMBERS_SHARED, "numbers shared"),
+                (words.of_smaller, NEAR_DUPLICATE_WORDS, "words"),
+                (words.of_larger, NEAR_DUPLICATE_WORDS_OF_LARGER, "words of the longer"),
+            ),
+            DuplicateKind.SPUN: _missed(
+                (numbers, NUMBERS_SHARED, "numbers shared"),
+                (comparison.entities, SPUN_ENTITIES, "entities"),
+                (comparison.skeleton.of_smaller, SPUN_SKELETON, "skeleton"),
+                (comparison.paragraphs_covered, SPUN_PARAGRAPHS, "paragraphs covered"),
+            ),
+            DuplicateKind.REWRITE: _missed(
+                (comparison.entities, REWRITE_ENTITIES, "entities"),
+                (words.of_smaller, REWRITE_WORDS, "words"),
+            )
+            + (
+                [f"words under {NEAR_DUPLICATE_WORDS} (a copy's wording, not a copy's numbers)"]
+                if words.of_smaller >= NEAR_DUPLICATE_WORDS
+                else []
+            )
+            + (["a lead without new numbers"] if comparison.lead_brings_new_numbers else [])
+            + (
+                [f"publication within {REWRITE_WITHIN.days} days"]
+                if apart is not None and apart > REWRITE_WITHIN
+                else []
+            ),
+        }
+        reason = "no rule fits: " + "; ".join(
+            f"`{kind}` needs {', '.join(needs)}" for kind, needs in missed.items()
+        )
+    return PairReport(None, measures, reason)
+
+
+def _missed(*checks: tuple[float, float, str]) -> list[str]:
+    return [f"{name} ≥ {least} ({value:.2f})" for value, least, name in checks if value < least]
+
+
+def _days(apart: timedelta) -> str:
+    days = apart.total_seconds() / 86400
+    return f"{days:.0f} days" if days >= 1 else f"{apart.total_seconds() / 3600:.1f} hours"
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,9 +178,11 @@ def test_explain_and_retag_from_the_command_line(
     stored = run("explain", site.url("/raid.html?utm_source=x"))
     assert "stored as article" in stored and "topic: kept" in stored
     assert "place:sihanoukville: sihanoukville" in stored
+    assert "near-duplicates: no kept story is alike enough to compare" in stored
     filtered = run("explain", site.url("/football.html"))
     assert "outcome off_topic" in filtered
     assert "topic: filtered: no phrase of topic.all[1]" in filtered
+    assert "near-duplicates: it would be a story of its own" in filtered
     # An operator edits a rule: retag changes it once, then nothing.
     config.write_text(
         config.read_text(encoding="utf-8").replace(

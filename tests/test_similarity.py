@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 
 from bench.dedupcorpus.spinner import Spinner, SynonymTable
 from monitor.clean import clean_text
-from monitor.dedup import classify
+from monitor.dedup import classify, explain_pair
 from monitor.records import DuplicateKind
 from monitor.similarity import compare, text_features
 from monitor.tokens import Role, tokenize
@@ -441,3 +443,20 @@ def test_features_of_ever_new_names_and_numbers_keep_memory_bounded() -> None:
         cwd=REPO,
     )
     assert json.loads(result.stdout)["grew_kib"] < 4 * 1024
+
+
+def test_explaining_a_pair_gives_the_verdict_classify_gives() -> None:
+    # `monitor explain` states each rule's gates apart from `classify`: the two must agree.
+    texts = [fixture_text(path.stem) for path in sorted(FOLLOW_UPS.glob("*.txt"))]
+    texts += [story_text(path.stem) for path in sorted(STORIES.glob("*.json"))[:40]]
+    texts.append(SEED)
+    features = [text_features(text) for text in texts]
+    verdicts: Counter[bool] = Counter()
+    for first, second in itertools.combinations(features, 2):
+        comparison = compare(first, second)
+        for apart in (None, timedelta(days=30)):
+            report = explain_pair(comparison, apart=apart)
+            assert report.verdict == classify(comparison, apart=apart)
+            assert report.reason and "numbers shared" in report.measures
+            verdicts[report.verdict is not None] += 1
+    assert verdicts[True] and verdicts[False]

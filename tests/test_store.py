@@ -15,7 +15,7 @@ from bench.dedupcorpus.spinner import Spinner, SynonymTable
 from bench.dedupcorpus.stories import load_stories
 from bench.dedupcorpus.variants import build_documents
 from monitor.config import FeedSettings, load_settings
-from monitor.dedup import prepare
+from monitor.dedup import prepare, prepare_text
 from monitor.records import (
     CleanedArticle,
     Decision,
@@ -655,3 +655,33 @@ def test_the_feature_cache_finds_texts_by_their_numbers_until_they_leave_it() ->
     cache.put("raid", raid)  # a second put of the same text changes nothing
     assert cache.citing_numbers(copy, limit=12) == ["raid"]
     assert cache.get("other") is None and cache.get("third") is not None
+
+
+def test_the_nearest_stories_say_why_they_are_or_are_not_the_same_story(store: Store) -> None:
+    # An audit: `monitor explain` gave a copy's kind and score, and for a kept article
+    # nothing on the stories it was compared with.
+    folder = Path(__file__).parent / "fixtures" / "follow_ups"
+    myawaddy, laos = (
+        (folder / f"ministry-statement-{name}.txt").read_text(encoding="utf-8")
+        for name in ("myawaddy-twelve", "laos-nineteen")
+    )
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    urls = ["http://127.0.0.1:1/news/myawaddy", "http://127.0.0.1:1/news/laos"]
+    kept = ingest(
+        store, feed_id, claim_for(store, feed_id, urls[0]), article_at(urls[0], myawaddy, 9)
+    )
+    other = ingest(
+        store, feed_id, claim_for(store, feed_id, urls[1]), article_at(urls[1], laos, 10)
+    )
+    assert other.outcome is Outcome.STORED
+
+    (near,) = store.nearest_stories(prepare_text(laos, SIGNER), exclude=other.article_id)
+    assert (near.article_id, near.url, near.report.verdict) == (kept.article_id, urls[0], None)
+    assert "other figures: numbers shared 0.00" in near.report.reason
+    assert "words 0.6" in near.report.measures and "leads differ: no" in near.report.measures
+    copy = "PHNOM PENH (Mekong Wire) - " + laos
+    nearest = store.nearest_stories(prepare_text(copy, SIGNER))
+    verdict = nearest[0].report.verdict
+    assert nearest[0].article_id == other.article_id and verdict is not None
+    assert verdict[0] is DuplicateKind.NEAR_DUPLICATE
+    assert "the `near_duplicate` rule fits" in nearest[0].report.reason

@@ -22,8 +22,10 @@ from monitor.config import FeedSettings, HealthSettings
 from monitor.dedup import (
     Candidate,
     DedupInput,
+    PairReport,
     Provenance,
     decide,
+    explain_pair,
     known_phrases,
     newcomer_is_original,
     verify,
@@ -38,6 +40,7 @@ from monitor.records import (
     TaggedArticle,
     TagSource,
 )
+from monitor.similarity import compare
 from monitor.storage import index
 from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, utc_now
 from monitor.storage.search import SearchHit, search_articles
@@ -777,6 +780,45 @@ class Store:
                 ]
             return UrlRecord(article=article, copy=copy, entry=entry, tags=tags)
 
+    def nearest_stories(
+        self, dedup: DedupInput, *, exclude: int | None = None, limit: int = 3
+    ) -> list[NearStory]:
+        """The kept stories the duplicate decision would compare `dedup` with (the index's
+        candidates and the recent articles citing its numbers), with what it makes of
+        each pair: copies first, then the most alike by words."""
+        with self._read_session() as session:
+            found = index.candidates(session, dedup, self._features)
+            found += index.candidates_by_numbers(session, dedup, self._features, found)
+            found = [candidate for candidate in found if candidate.article_id != exclude]
+            if not found:
+                return []
+            rows = {
+                row.id: row
+                for row in session.execute(
+                    sa.select(Article.id, Article.url, Article.title).where(
+                        Article.id.in_([candidate.article_id for candidate in found])
+                    )
+                )
+            }
+        nearest = []
+        for candidate in found:
+            apart = None
+            if dedup.published_at is not None and candidate.published_at is not None:
+                apart = abs(dedup.published_at - candidate.published_at)
+            comparison = compare(dedup.features, candidate.features)
+            row = rows[candidate.article_id]
+            nearest.append(
+                NearStory(
+                    article_id=row.id,
+                    url=row.url,
+                    title=row.title,
+                    report=explain_pair(comparison, apart=apart),
+                    words=comparison.words.of_smaller,
+                )
+            )
+        nearest.sort(key=lambda near: (near.report.verdict is None, -near.words))
+        return nearest[:limit]
+
     def outcomes_of(self, entry_ids: Iterable[int]) -> dict[str, int]:
         """How many of these entries have each outcome now (a copy stored first may have
         become a duplicate since, when its original arrived)."""
@@ -1137,6 +1179,17 @@ class UrlRecord:
     copy: Duplicate | None
     entry: Entry | None
     tags: list[tuple[str, str, str | None]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NearStory:
+    """A kept story compared with an article (`Store.nearest_stories`)."""
+
+    article_id: int
+    url: str
+    title: str
+    report: PairReport
+    words: float
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
