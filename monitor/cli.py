@@ -38,6 +38,7 @@ from monitor.config import (
 )
 from monitor.daemon import Daemon
 from monitor.dedup import DedupInput, prepare_text
+from monitor.endpoints import EndpointRecorder
 from monitor.errors import ConfigError, DatabaseError, FetchError, MonitorError
 from monitor.export import ExportFilter, ExportFormat, export
 from monitor.health import Health
@@ -170,6 +171,9 @@ def run(context: _Context) -> None:
     daemon = Daemon(settings, store, stop, config_path=context.config_path, metrics=metrics)
     metrics.watch_feed_health(lambda: [health for _, health in store.feed_health_report()])
     endpoint: HttpEndpoint | None = None
+    # Where the endpoint is, for `monitor healthcheck`: an edited [http] may not have moved it.
+    recorder = EndpointRecorder(context.config_path)
+    recorder.clear_stale()
 
     def serve(http: HttpSettings) -> bool:
         """Serve /healthz and /metrics as `http` says (none for port 0); False, with the
@@ -177,7 +181,13 @@ def run(context: _Context) -> None:
         nonlocal endpoint
         try:
             new = (
-                HttpEndpoint(http.host, http.port, metrics, health=lambda: health_of(daemon))
+                HttpEndpoint(
+                    http.host,
+                    http.port,
+                    metrics,
+                    health=lambda: health_of(daemon),
+                    instance=recorder.instance,
+                )
                 if http.port
                 else None
             )
@@ -196,6 +206,9 @@ def run(context: _Context) -> None:
         endpoint = new
         if endpoint is not None:
             endpoint.start()
+            recorder.serving(endpoint.host, endpoint.port)
+        else:
+            recorder.stopped()
         return True
 
     if settings.http.port:
@@ -208,6 +221,7 @@ def run(context: _Context) -> None:
     finally:
         if endpoint is not None:
             endpoint.stop()
+        recorder.stopped()
     if daemon.busy():
         # A poll still waits on a database that does not answer (a frozen peer sends
         # no error): waiting for it would break the promise of an exit within seconds.

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.endpoints import INSTANCE_HEADER
 from monitor.storage.database import first_line, within
 
 log = logging.getLogger(__name__)
@@ -102,10 +103,17 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class HttpEndpoint:
-    """`/healthz` (200 when `health()` says so, else 503, JSON either way) and `/metrics`."""
+    """`/healthz` (200 when `health()` says so, else 503, JSON either way, with the
+    daemon's `instance` in a header) and `/metrics`."""
 
     def __init__(
-        self, host: str, port: int, metrics: Metrics, health: Callable[[], dict[str, Any]]
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        health: Callable[[], dict[str, Any]],
+        *,
+        instance: str,
     ) -> None:
         metrics_app = make_wsgi_app(metrics.registry)
 
@@ -117,12 +125,14 @@ class HttpEndpoint:
                 report = health()
                 status = "200 OK" if report.get("status") == "ok" else "503 Service Unavailable"
                 body = json.dumps(report).encode()
-                start_response(status, [("Content-Type", "application/json")])
+                headers = [("Content-Type", "application/json"), (INSTANCE_HEADER, instance)]
+                start_response(status, headers)
                 return [body]
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: try /healthz or /metrics\n"]
 
         self._server: WSGIServer = make_server(host, port, app, handler_class=_QuietHandler)
+        self.host = host
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="monitor-http", daemon=True
