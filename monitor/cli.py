@@ -38,7 +38,13 @@ from monitor.config import (
 )
 from monitor.daemon import Daemon
 from monitor.dedup import DedupInput, prepare_text
-from monitor.endpoints import EndpointRecorder
+from monitor.endpoints import (
+    INSTANCE_HEADER,
+    EndpointRecorder,
+    config_key,
+    healthz_url,
+    read_record,
+)
 from monitor.errors import ConfigError, DatabaseError, FetchError, MonitorError
 from monitor.export import ExportFilter, ExportFormat, export
 from monitor.health import Health
@@ -46,6 +52,7 @@ from monitor.http import build_client, fetch_page
 from monitor.logs import LogFormat, configure_logging
 from monitor.observability import HttpEndpoint, Metrics
 from monitor.pipeline import PollReport
+from monitor.processes import process_alive
 from monitor.records import FeedEntry, Outcome
 from monitor.retag import retag as run_retag
 from monitor.rules import RuleSet
@@ -253,24 +260,45 @@ def health_of(daemon: Daemon) -> dict[str, str]:
 def healthcheck(context: _Context) -> None:
     """Ask the running daemon's /healthz (for container health checks); exit 0 if healthy.
 
-    A broken edit of the configuration file does not make a healthy daemon (which
-    keeps its previous configuration) look unhealthy: the endpoint is then taken
-    from the file's [http] table alone, else from the environment and the defaults.
+    The daemon records the address it serves for its configuration file (see
+    docs/operations.md); the check asks there, so an edited [http] that the daemon
+    could not move to does not matter. Without a record it asks the file's [http]
+    (when the file does not validate: its [http] table alone, else the environment
+    and the defaults). Only an answer from the daemon itself counts: a record left
+    by a daemon that has exited, or another server on the port, is a failure.
     """
     path = context.config_path
     if not path.is_file() or not os.access(path, os.R_OK):
         raise ConfigError(f"{path}: config file not found or not readable")
-    http = load_http_settings(path)
-    if not http.port:
-        raise click.ClickException("the HTTP endpoint is off ([http] port = 0)")
-    # A wildcard address is where the daemon listens, not one to connect to.
-    wildcard = http.host in ("0.0.0.0", "::", "")  # noqa: S104
-    host = "127.0.0.1" if wildcard else http.host
-    url = f"http://{host}:{http.port}/healthz"
+    record = read_record(path)
+    if record is not None:
+        if not process_alive(record.pid):
+            raise click.ClickException(
+                f"the daemon is not running: its process {record.pid}, which served"
+                f" {record.url}, has exited"
+            )
+        url = record.url
+
+        def from_the_daemon(instance: str) -> bool:
+            return instance == record.instance
+    else:
+        http = load_http_settings(path)
+        if not http.port:
+            raise click.ClickException("the HTTP endpoint is off ([http] port = 0)")
+        url = healthz_url(http.host, http.port)
+
+        def from_the_daemon(instance: str) -> bool:
+            return instance.startswith(f"{config_key(path)}:")
+
     try:
         response = httpx.get(url, timeout=5, trust_env=False)  # never through a proxy
     except httpx.HTTPError as error:
         raise click.ClickException(f"{url}: {error}") from None
+    if not from_the_daemon(response.headers.get(INSTANCE_HEADER, "")):
+        raise click.ClickException(
+            f"{url}: answered by something else than the daemon running {path}"
+            f" (HTTP {response.status_code})"
+        )
     click.echo(response.text.strip())
     if response.status_code != 200:
         raise click.exceptions.Exit(1)

@@ -5,12 +5,15 @@ Each test runs the real daemon as a subprocess against the local site.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import itertools
 import json
 import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from monitor.endpoints import record_path
 from monitor.storage.database import create_database_engine
 from tests.commands import MONITOR, environment
 from tests.databases import scalar
@@ -87,8 +91,12 @@ def empty_feed(
 
 
 @pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
+def daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[Path], subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
+    # The daemons' records of their endpoints, and the health check's, in this test's own.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
 
     def start(config: Path) -> subprocess.Popen[str]:
         # The log goes to a file: a pipe nobody reads would fill and block the daemon.
@@ -334,9 +342,125 @@ def test_health_and_metrics_follow_the_work(
     assert healthcheck(config)[0] != 0
 
 
-def healthcheck(config: Path) -> tuple[int, str]:
-    """`monitor healthcheck`'s exit status and the status the daemon reported."""
-    result = subprocess.run(
+def test_the_health_check_asks_where_the_daemon_serves_not_what_the_file_says(
+    site: LocalSite,
+    tmp_path: Path,
+    sqlite_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    """An edited [http] port that another server holds: the endpoint stays where it was,
+    and the health check finds it there, not the other server on the file's port."""
+    port = free_port()
+    config = tmp_path / "config.toml"
+    write_config(config, site, {}, database_url=sqlite_url, port=port)
+    process = daemon(config)
+    wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"))
+    site_port = int(site.base_url.rsplit(":", 1)[1])
+    write_config(config, site, {}, database_url=sqlite_url, port=site_port)
+    wait_for(lambda: "still serving them as before" in _LOGS[process.pid].read_text("utf-8"))
+    assert _answers(f"http://127.0.0.1:{port}/healthz")
+    assert healthcheck(config) == (0, "ok")
+    # A broken edit naming yet another port: rejected, the endpoint stays, the check too.
+    write_config(config, site, {}, database_url=sqlite_url, port=free_port(), extra="[nope]\n")
+    wait_for(lambda: "configuration not reloaded" in _LOGS[process.pid].read_text("utf-8"))
+    assert healthcheck(config) == (0, "ok")
+    assert site.hits("/healthz") == 0
+    code, log, _ = stop(process)
+    assert code == 0, log
+    assert not record_path(config).exists()
+    assert healthcheck(config)[0] == 1
+
+
+def test_a_dead_daemon_is_unhealthy_though_its_record_and_port_remain(
+    tmp_path: Path,
+    site: LocalSite,
+    sqlite_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    """kill -9 leaves the record behind, and another server takes the daemon's port and
+    answers 200: the check fails. Started again on another port, the daemon is found."""
+    port = free_port()
+    config = tmp_path / "config.toml"
+    write_config(config, site, {}, database_url=sqlite_url, port=port)
+    process = daemon(config)
+    wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"))
+    assert healthcheck(config) == (0, "ok")
+    process.kill()
+    process.wait(timeout=10)
+    with impostor(port):
+        assert _answers(f"http://127.0.0.1:{port}/healthz")
+        result = ask_health(config)
+        assert result.returncode == 1
+        assert record_path(config).exists()
+        assert "the daemon is not running" in result.stderr
+        # Restarted with another port in the file (the impostor keeps the old one).
+        moved = free_port()
+        write_config(config, site, {}, database_url=sqlite_url, port=moved)
+        daemon(config)
+        wait_for(lambda: _answers(f"http://127.0.0.1:{moved}/healthz"))
+        assert healthcheck(config) == (0, "ok")
+        # Without its record (it could not be written), only the daemon's answer counts.
+        record_path(config).unlink()
+        assert healthcheck(config) == (0, "ok")
+        write_config(config, site, {}, database_url=sqlite_url, port=port, extra="[nope]\n")
+        result = ask_health(config)
+        assert result.returncode == 1
+        assert "answered by something else than the daemon" in result.stderr
+
+
+def test_two_daemons_on_one_machine_each_answer_for_their_own_file(
+    tmp_path: Path,
+    site: LocalSite,
+    sqlite_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    first, second = tmp_path / "first.toml", tmp_path / "second.toml"
+    first_port, second_port = free_port(), free_port()
+    write_config(first, site, {}, database_url=sqlite_url, port=first_port)
+    write_config(second, site, {}, database_url=sqlite_url, port=second_port)
+    daemon(first)
+    other = daemon(second)
+    wait_for(lambda: _answers(f"http://127.0.0.1:{first_port}/healthz"))
+    wait_for(lambda: _answers(f"http://127.0.0.1:{second_port}/healthz"))
+    # The second file edited to the first daemon's port: the second stays on its own.
+    write_config(second, site, {}, database_url=sqlite_url, port=first_port)
+    wait_for(lambda: "still serving them as before" in _LOGS[other.pid].read_text("utf-8"))
+    assert healthcheck(first) == (0, "ok")
+    assert healthcheck(second) == (0, "ok")
+    # The second stopped: the first daemon, on the port its file names, does not answer for it.
+    assert stop(other)[0] == 0
+    assert healthcheck(second)[0] == 1
+    assert healthcheck(first) == (0, "ok")
+
+
+@contextlib.contextmanager
+def impostor(port: int) -> Iterator[None]:
+    """Another HTTP server on 127.0.0.1:`port`, answering 200 `{"status": "ok"}` to all."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"status": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def ask_health(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [MONITOR, "--config", str(config), "healthcheck"],
         capture_output=True,
         text=True,
@@ -344,8 +468,16 @@ def healthcheck(config: Path) -> tuple[int, str]:
         timeout=30,
         check=False,
     )
+
+
+def healthcheck(config: Path) -> tuple[int, str]:
+    """`monitor healthcheck`'s exit status and the status the daemon reported."""
+    result = ask_health(config)
     assert "Traceback" not in result.stderr
-    reported = json.loads(result.stdout)["status"] if result.stdout.strip() else ""
+    try:
+        reported = json.loads(result.stdout)["status"]
+    except ValueError:
+        reported = result.stdout.strip()  # not the daemon's JSON
     return result.returncode, reported
 
 
