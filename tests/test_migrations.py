@@ -165,7 +165,7 @@ def insert_feed_and_article(connection: sa.Connection, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+    "revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
 )
 def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
@@ -287,4 +287,31 @@ def test_story_reach_lists_copying_sites_alike_on_both_databases_from_0008(
     downgrade_database(engine, "0007")
     with engine.connect() as connection:
         assert connection.execute(sa.text(query + " WHERE article_id = 1")).one()[:2] == (4, 3)
+    engine.dispose()
+
+
+def test_entries_next_attempt_at_from_0010(database_url: str) -> None:
+    """0010 adds `entries.next_attempt_at`; a downgrade drops it and keeps the entries."""
+    engine = create_database_engine(database_url)
+    upgrade_database(engine)
+    with engine.begin() as connection:
+        insert_feed_and_article(connection, "Police freed 318 workers in Sihanoukville.")
+        connection.execute(
+            sa.text(
+                "INSERT INTO entries (feed_id, url, link, first_seen_at, attempts, outcome,"
+                " next_attempt_at) VALUES (1, 'http://x/b', 'http://x/b',"
+                " '2024-01-01 00:00:00+00', 1, 'pending', '2024-01-01 01:00:00+00')"
+            )
+        )
+
+    def columns() -> set[str]:
+        return {column["name"] for column in sa.inspect(engine).get_columns("entries")}
+
+    assert "next_attempt_at" in columns()
+    downgrade_database(engine, "0009")
+    assert "next_attempt_at" not in columns()
+    upgrade_database(engine)
+    with engine.connect() as connection:
+        row = connection.execute(sa.text("SELECT url, next_attempt_at FROM entries")).one()
+    assert tuple(row) == ("http://x/b", None)
     engine.dispose()

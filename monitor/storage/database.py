@@ -32,7 +32,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The newest revision in migrations/versions (tests/test_migrations.py checks it is
 # Alembic's head). A start on a database already there reads one row instead of
 # importing Alembic, which the daemon would hold for nothing (11 MiB).
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 
 
 def normalize_database_url(url: str) -> URL:

@@ -166,6 +166,9 @@ class Entry(Base):
     article_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("articles.id", ondelete="SET NULL"), index=True
     )
+    # Not fetched again before this: a transient failure's backoff, or its host's
+    # Retry-After. Null: at the next poll of its feed.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         UniqueConstraint("feed_id", "url"),
