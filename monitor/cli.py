@@ -69,7 +69,7 @@ from monitor.storage.database import (
     upgrade_database,
     within,
 )
-from monitor.storage.schema import Feed
+from monitor.storage.schema import Entry, Feed
 from monitor.storage.store import Store, UrlRecord
 from monitor.urls import canonical_url
 
@@ -323,6 +323,7 @@ def status(context: _Context) -> None:
         if feed.url not in known
     ]
     rows = sorted(rows + unseen, key=lambda row: (not row[0].enabled, row[0].name))
+    waiting = store.waiting_entries()
     header = (
         "feed",
         "health",
@@ -331,6 +332,7 @@ def status(context: _Context) -> None:
         "HTTP",
         "fails",
         "next poll",
+        "waiting",
         "last error",
     )
     table = [header] + [
@@ -344,6 +346,7 @@ def status(context: _Context) -> None:
             # Only a put-off poll's time says more than the interval (a disabled feed's
             # is a leftover: it is not polled at all).
             _when(feed.next_poll_at) if health == Health.BACKING_OFF else "-",
+            _waiting(waiting.get(feed.id)) if feed.id is not None else "-",
             (feed.last_error or "")[:60],
         )
         for feed, health in rows
@@ -359,6 +362,14 @@ def status(context: _Context) -> None:
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _waiting(entries: tuple[int, datetime] | None) -> str:
+    """Entries waiting for a later try, and when the first is due: "3@14:05"."""
+    if entries is None:
+        return "-"
+    count, soonest = entries
+    return f"{count}@{soonest:%H:%M}"
 
 
 @cli.command("run-once")
@@ -417,7 +428,8 @@ def run_once_command(context: _Context, ignore_backoff: bool) -> None:
         f"stored: {summary.outcomes.get(Outcome.STORED, 0)}\n"
         f"duplicates: {summary.outcomes.get(Outcome.DUPLICATE, 0)}\n"
         f"off-topic: {summary.outcomes.get(Outcome.OFF_TOPIC, 0)}\n"
-        f"failed: {summary.outcomes.get(Outcome.FAILED, 0)}"
+        f"failed: {summary.outcomes.get(Outcome.FAILED, 0)}\n"
+        f"to be tried later: {summary.total('waiting')}"
     )
 
 
@@ -435,6 +447,7 @@ _DURATIONS = (
     ("fetch", "total_timeout"),
     ("fetch", "per_host_delay"),
     ("fetch", "max_backoff"),
+    ("fetch", "retry_delay"),
     ("fetch", "revalidate_after"),
     ("health", "stale_minimum"),
 )
@@ -546,15 +559,7 @@ def refilter(
     """
     settings = context.settings()
     store = open_store(settings, sync_feeds=False, create=False)
-    _check_feed_names(store, feeds)
-    enabled = {feed.name for feed in settings.enabled_feeds}
-    for feed in feeds:
-        if feed not in enabled:
-            raise click.BadParameter(
-                f"feed {feed!r} is not enabled in the configuration: no poll would fetch"
-                " its entries",
-                param_hint="'--feed'",
-            )
+    _check_enabled_feeds(store, settings, feeds)
     count = store.refilter(
         since=since.replace(tzinfo=UTC) if since else None, feeds=feeds, dry_run=dry_run
     )
@@ -563,6 +568,49 @@ def refilter(
     else:
         click.echo(
             f"{count} filtered entries queued: the next poll of their feeds fetches them again"
+        )
+
+
+@cli.command()
+@click.option("--since", type=click.DateTime(), help="Only entries first seen on or after (UTC).")
+@click.option(
+    "--feed", "feeds", multiple=True, help="Only entries of the feed with this name (repeatable)."
+)
+@click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    help="Only entries failed for this reason, e.g. http_429, timeout (repeatable).",
+)
+@click.option("--dry-run", is_flag=True, help="Count them; change nothing.")
+@pass_context
+def retry(
+    context: _Context,
+    since: datetime | None,
+    feeds: tuple[str, ...],
+    reasons: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Give the entries that failed for good another chance, after an outage.
+
+    They become pending again with a full budget of attempts (fetch.max_attempts):
+    the next poll of each one's feed (the daemon's, or `monitor run-once`) fetches
+    its page, up to 100 entries of a feed a poll.
+    """
+    settings = context.settings()
+    store = open_store(settings, sync_feeds=False, create=False)
+    _check_enabled_feeds(store, settings, feeds)
+    count = store.retry_failed(
+        since=since.replace(tzinfo=UTC) if since else None,
+        feeds=feeds,
+        reasons=reasons,
+        dry_run=dry_run,
+    )
+    if dry_run:
+        click.echo(f"{count} failed entries would be tried again")
+    else:
+        click.echo(
+            f"{count} failed entries queued: the next poll of their feeds fetches them again"
         )
 
 
@@ -640,8 +688,7 @@ def explain(context: _Context, url: str) -> None:
         title, text = article.title, article.text
     else:
         if record.entry is not None:
-            reason = f": {record.entry.error}" if record.entry.error else ""
-            click.echo(f"{canonical}: seen in a feed, outcome {record.entry.outcome}{reason}")
+            click.echo(f"{canonical}: seen in a feed, {_entry_state(record.entry, settings)}")
         else:
             click.echo(f"{canonical}: not in the database; fetching it now")
         with build_client(settings.fetch) as client:
@@ -717,6 +764,27 @@ def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | Non
     for near in nearest:
         click.echo(f"  article {near.article_id}, {near.url}: {near.report.reason}")
         click.echo(f"    {near.report.measures}")
+
+
+def _entry_state(entry: Entry, settings: Settings) -> str:
+    """An entry's outcome in words, and when one waiting for a later try is due."""
+    reason = f": {entry.error}" if entry.error else ""
+    due = entry.next_attempt_at
+    if entry.outcome in (Outcome.PENDING, Outcome.FAILED) and due is not None:
+        if due > datetime.now(UTC):
+            when = f"waiting until {due:%Y-%m-%d %H:%M:%S} UTC"
+        else:
+            when = "due at the next poll of its feed"
+        spent = f"attempt {entry.attempts + 1} of {settings.fetch.max_attempts}"
+        if entry.reason == "host_waiting":
+            spent = "no attempt spent: its host asked to wait"
+        return f"outcome {entry.outcome}, {when} ({spent}){reason}"
+    if entry.outcome == Outcome.FAILED and entry.attempts >= settings.fetch.max_attempts:
+        return (
+            f"outcome failed after {entry.attempts} attempts{reason}"
+            " (`monitor retry` queues it again)"
+        )
+    return f"outcome {entry.outcome}{reason}"
 
 
 # A query may start with "-" (-word: not): it is not an option.
@@ -816,6 +884,19 @@ def export_command(
     else:
         count = _export_to_file(store, output, fmt, selection)
     click.echo(f"exported {count} articles", err=True)
+
+
+def _check_enabled_feeds(store: Store, settings: Settings, feeds: Sequence[str]) -> None:
+    """Feeds whose entries a command queues for the next poll: known and enabled."""
+    _check_feed_names(store, feeds)
+    enabled = {feed.name for feed in settings.enabled_feeds}
+    for feed in feeds:
+        if feed not in enabled:
+            raise click.BadParameter(
+                f"feed {feed!r} is not enabled in the configuration: no poll would fetch"
+                " its entries",
+                param_hint="'--feed'",
+            )
 
 
 def _check_feed_names(store: Store, feeds: Sequence[str]) -> None:

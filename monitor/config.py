@@ -243,6 +243,9 @@ class FetchSettings(_Section):
     per_host_concurrency: StrictInt = Field(default=2, ge=1, le=16)
     per_host_delay: Delay = 1.0
     max_backoff: Duration = 6 * 3600.0
+    # A page that failed for a passing reason (429, 5xx, timeout) waits this long before
+    # its second attempt, four times as long before its third, and so on (monitor/retry.py).
+    retry_delay: Duration = 15 * 60.0
     revalidate_after: Duration = 24 * 3600.0
     robots_txt: StrictBool = True
 

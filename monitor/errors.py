@@ -5,6 +5,7 @@ MonitorError
  ├── DatabaseError        the database cannot be reached or migrated
  └── StageError           one stage of the pipeline failed for one feed or entry
       ├── FetchError      the network said no (refused address, HTTP status, size, timeout)
+      │    └── HostWaiting  not asked: the page's host said to wait (429, 503)
       ├── FeedParseError  the bytes are not a feed we can read
       └── ExtractionError the page holds no article text we can extract
 
@@ -13,6 +14,8 @@ Stages raise; the job that runs the chain catches a StageError, records its
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class MonitorError(Exception):
@@ -66,6 +69,18 @@ class FetchError(StageError):
         super().__init__(message, reason=reason)
         self.status = status
         self.retry_after = retry_after
+
+
+class HostWaiting(FetchError):
+    """A page not asked for: its host answered another page 429 or 503 and asked to be
+    left alone until `until` (`cause` says how: "HTTP 429, Retry-After 3600 s")."""
+
+    reason = "host_waiting"
+
+    def __init__(self, message: str, *, until: datetime, cause: str) -> None:
+        super().__init__(message)
+        self.until = until
+        self.cause = cause
 
 
 class FeedParseError(StageError):

@@ -18,7 +18,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.robotparser import RobotFileParser
 
 import httpcore
@@ -26,7 +26,7 @@ import httpx
 
 from monitor.addresses import AddressPolicy
 from monitor.config import FetchSettings
-from monitor.errors import FetchError
+from monitor.errors import FetchError, HostWaiting
 from monitor.health import parse_retry_after
 from monitor.records import (
     MAX_ETAG_LENGTH,
@@ -35,6 +35,7 @@ from monitor.records import (
     FeedResponse,
     FetchedPage,
 )
+from monitor.retry import BUSY_STATUSES, RetryPolicy
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -238,10 +239,18 @@ def fetch_page(
     else:
         response, body = get(url, headers={"Accept": PAGE_ACCEPT})
     if response.status_code != 200:
+        retry_after = None
+        message = _status_message(response)
+        if response.status_code in BUSY_STATUSES:
+            header = response.headers.get("retry-after")
+            retry_after = parse_retry_after(header, datetime.now(UTC))
+            if retry_after is not None:
+                message += f" (Retry-After: {header.strip()})"
         raise FetchError(
-            _status_message(response),
+            message,
             reason=f"http_{response.status_code}",
             status=response.status_code,
+            retry_after=retry_after,
         )
     if len(str(response.url)) > MAX_URL_LENGTH:
         raise FetchError(
@@ -476,6 +485,68 @@ class HostLimiter:
             del self._hosts[host]
 
 
+class HostWaits:
+    """Hosts that answered a page 429 or 503, and until when their other pages wait.
+
+    A rate limit or an outage is the host's, not one page's: the pages of a host that
+    asked to wait are not asked for before its time, in this poll or the next ones of
+    this process (the entries themselves wait in the database, `entries.next_attempt_at`).
+    A host is forgotten once its time has passed."""
+
+    SWEEP_AT = 1024
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._lock = threading.Lock()
+        self._until: dict[str, tuple[datetime, str]] = {}
+
+    def hold(self, host: str, response: httpx.Response) -> None:
+        """`host` answered `response` (429 or 503): leave it alone for its Retry-After, or
+        without one, for the first retry delay."""
+        now = datetime.now(UTC)
+        header = response.headers.get("retry-after")
+        retry_after = parse_retry_after(header, now)
+        wait = self._policy.host_wait(retry_after)
+        cause = f"HTTP {response.status_code}, " + (
+            f"Retry-After {header.strip()}" if retry_after is not None else "no Retry-After"
+        )
+        until = now + timedelta(seconds=wait)
+        with self._lock:
+            held = self._until.get(host)
+            if held is None or held[0] < until:
+                self._until[host] = (until, cause)
+            if len(self._until) > self.SWEEP_AT:
+                for name in [name for name, (due, _) in self._until.items() if due <= now]:
+                    del self._until[name]
+        log.info(
+            "host asked to wait: %s: %s; its pages wait until %s",
+            host,
+            cause,
+            until.isoformat(timespec="seconds"),
+        )
+
+    def check(self, url: str, host: str) -> None:
+        """Raise HostWaiting when `host` still asks to be left alone."""
+        with self._lock:
+            held = self._until.get(host)
+            if held is not None and held[0] <= datetime.now(UTC):
+                del self._until[host]
+                held = None
+        if held is not None:
+            until, cause = held
+            raise HostWaiting(
+                f"{url}: not fetched: {host} asked to wait until"
+                f" {until:%Y-%m-%d %H:%M:%S} UTC ({cause})",
+                until=until,
+                cause=cause,
+            )
+
+    @property
+    def hosts_held(self) -> int:
+        with self._lock:
+            return len(self._until)
+
+
 class RobotsCache:
     """robots.txt per host, fetched through the same client and limits, kept for a day,
     for the `capacity` hosts asked about most recently: articles link to ever more
@@ -532,6 +603,9 @@ class Fetcher:
         self.client = build_client(settings)
         self.limiter = HostLimiter(settings.per_host_concurrency, settings.per_host_delay)
         self.robots = RobotsCache(self)
+        self.waits = HostWaits(
+            RetryPolicy(first=settings.retry_delay, longest=settings.max_backoff)
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -543,18 +617,32 @@ class Fetcher:
         self.close()
 
     def get(
-        self, url: str, *, headers: dict[str, str], allowed: Callable[[str], None] | None = None
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        allowed: Callable[[str], None] | None = None,
+        waits: HostWaits | None = None,
     ) -> tuple[httpx.Response, bytes]:
         """GET `url`, following redirects one hop at a time: each hop waits for its own
         host's turn (an aggregator's link must not reach the publisher outside its
         limits) and is first passed to `allowed` (robots.txt for pages), which raises to
-        refuse it. The response's `history` holds the redirects, as httpx's would."""
+        refuse it. With `waits` (pages), a hop to a host that asked to wait is not made
+        (HostWaiting), and a 429 or 503 makes its host wait. The response's `history`
+        holds the redirects, as httpx's would."""
         deadline = time.monotonic() + self.settings.total_timeout
         history: list[httpx.Response] = []
         while True:
+            host = httpx.URL(url).host
+            if waits is not None:
+                waits.check(url, host)  # before robots.txt is asked for, too
             if allowed is not None:
                 allowed(url)
-            with self.limiter.slot(httpx.URL(url).host):
+            with self.limiter.slot(host):
+                # Checked once this hop's turn has come: another page of the host may
+                # have been told to wait meanwhile.
+                if waits is not None:
+                    waits.check(url, host)
                 response, body = _get(
                     self.client,
                     url,
@@ -563,6 +651,9 @@ class Fetcher:
                     deadline=deadline,
                     follow_redirects=False,
                 )
+                # Before the slot is given up: the host's next request must see it.
+                if waits is not None and response.status_code in BUSY_STATUSES:
+                    waits.hold(host, response)
             location = response.headers.get("location")
             if not response.is_redirect or location is None:
                 response.history = history
@@ -589,9 +680,9 @@ class Fetcher:
         )
 
     def page(self, url: str) -> FetchedPage:
-        get: Getter = self.get
+        get: Getter = functools.partial(self.get, waits=self.waits)
         if self.settings.robots_txt:
-            get = functools.partial(self.get, allowed=self._robots_allow)
+            get = functools.partial(self.get, allowed=self._robots_allow, waits=self.waits)
         return fetch_page(self.client, url, max_size=self.settings.max_response_size, get=get)
 
     def _robots_allow(self, url: str) -> None:

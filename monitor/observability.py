@@ -44,6 +44,14 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.entry_retries = Counter(
+            "monitor_entry_retries",
+            "Entries left pending for a later try, by reason: a transient failure (http_429,"
+            " http_503, timeout…) with attempts left, or host_waiting (not fetched: the"
+            " host asked to wait).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.duplicates = Counter(
             "monitor_duplicates", "Copies found, by kind.", ["kind"], registry=self.registry
         )

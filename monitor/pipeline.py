@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from monitor import heap
 from monitor.analysis import Analyser, Analysis
 from monitor.config import FeedSettings, FetchSettings
-from monitor.errors import StageError
+from monitor.errors import HostWaiting, StageError
 from monitor.feeds import parse_feed
 from monitor.http import Fetcher
 from monitor.observability import Metrics
@@ -34,6 +34,7 @@ from monitor.records import (
     Outcome,
     TaggedArticle,
 )
+from monitor.retry import RetryPolicy, is_transient
 from monitor.rules import RuleSet, TopicVerdict
 from monitor.storage.store import EntryClaim, Store
 from monitor.tagging import arrival_tags, tag_article
@@ -52,6 +53,9 @@ class PollReport:
     duplicates: int = 0
     failed: int = 0
     off_topic: int = 0
+    # Entries left pending for a later try: a transient failure, or a host that asked
+    # to wait.
+    waiting: int = 0
     not_modified: bool = False
     interrupted: bool = False
     error: str | None = None
@@ -238,7 +242,7 @@ class Pipeline:
         )
         log.info(
             "feed polled: %s: %s%d entries, %d new, %d stored, %d duplicates, %d off-topic,"
-            " %d failed",
+            " %d failed, %d to be tried later",
             feed.name,
             "not modified, " if report.not_modified else "",
             report.entries_seen,
@@ -247,6 +251,7 @@ class Pipeline:
             report.duplicates,
             report.off_topic,
             report.failed,
+            report.waiting,
             extra=_event(feed, feed.url, "not_modified" if report.not_modified else "polled"),
         )
         return report
@@ -266,7 +271,7 @@ class Pipeline:
                 for claim, entry in zip(claims, batch, strict=True):
                     # A feed that lists one entry twice: the first may still be in hand.
                     if claim is not None and claim.id not in report.processed:
-                        report.new_entries += claim.attempts == 0
+                        report.new_entries += claim.fresh
                         yield claim, entry
 
         self._process_claims(feed, feed_id, claimed(), report)
@@ -309,7 +314,7 @@ class Pipeline:
                 if claim.article_with_url is not None:
                     kept = claim.article_with_url
                     same_url = partial(self._store_same_url, feed, feed_id, claim, entry, kept)
-                    self._count(self._settle(feed, claim, entry, same_url), report)
+                    self._count(self._settle(feed, claim, entry, same_url, report), report)
                     continue
                 if fetching is None:  # not for a poll with nothing to fetch (a 304)
                     fetching = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch")
@@ -336,7 +341,7 @@ class Pipeline:
         self, feed: FeedSettings, feed_id: int, work: _InHand, report: PollReport
     ) -> None:
         outcome = self._settle(
-            feed, work.claim, work.entry, partial(self._finish, feed, feed_id, work)
+            feed, work.claim, work.entry, partial(self._finish, feed, feed_id, work), report
         )
         self._count(outcome, report)
 
@@ -350,6 +355,7 @@ class Pipeline:
         claim: EntryClaim,
         entry: FeedEntry,
         step: Callable[[], Outcome],
+        report: PollReport,
     ) -> Outcome:
         """Run one step of an entry's chain; a stage's failure becomes its recorded outcome."""
         try:
@@ -358,6 +364,9 @@ class Pipeline:
             if self.stop.is_set():
                 # Cut off by a stop: not the page's fault; the next run takes it up again.
                 log.info("entry abandoned on stop: %s", entry.link)
+                return Outcome.PENDING
+            if self._put_off(feed, claim, entry, error):
+                report.waiting += 1
                 return Outcome.PENDING
             self.store.record_entry_failure(claim.id, reason=error.reason, error=str(error))
             log.warning(
@@ -380,6 +389,44 @@ class Pipeline:
                 extra=_event(feed, entry.link, "failed"),
             )
             return Outcome.FAILED
+
+    def _put_off(
+        self, feed: FeedSettings, claim: EntryClaim, entry: FeedEntry, error: StageError
+    ) -> bool:
+        """Leave the entry pending for a later try when its failure may pass by itself
+        and it has attempts left, or when its host asked to wait (no attempt spent)."""
+        if isinstance(error, HostWaiting):
+            self.store.defer_entry(
+                claim.id, until=error.until, reason=error.reason, error=str(error)
+            )
+            self.metrics.entry_retries.labels(reason=error.reason).inc()
+            log.info(
+                "entry put off: %s: its host asked to wait until %s (%s)",
+                entry.link,
+                error.until.isoformat(timespec="seconds"),
+                error.cause,
+                extra=_event(feed, entry.link, "put_off"),
+            )
+            return True
+        attempts = claim.attempts + 1
+        if not is_transient(error) or attempts >= self.settings.max_attempts:
+            return False
+        policy = RetryPolicy(first=self.settings.retry_delay, longest=self.settings.max_backoff)
+        delay = policy.delay(attempts=attempts, retry_after=getattr(error, "retry_after", None))
+        due = self.store.record_entry_retry(
+            claim.id, reason=error.reason, error=str(error), delay=delay
+        )
+        self.metrics.entry_retries.labels(reason=error.reason).inc()
+        log.warning(
+            "entry to be tried again: %s: %s; attempt %d of %d failed, next at %s",
+            entry.link,
+            error,
+            attempts,
+            self.settings.max_attempts,
+            due.isoformat(timespec="seconds"),
+            extra=_event(feed, entry.link, f"retry_later:{error.reason}"),
+        )
+        return True
 
     def _finish(self, feed: FeedSettings, feed_id: int, work: _InHand) -> Outcome:
         claim, entry = work.claim, work.entry

@@ -268,6 +268,7 @@ def _check_settings(settings_: Settings) -> None:
         settings_.fetch.timeout,
         settings_.fetch.total_timeout,
         settings_.fetch.max_backoff,
+        settings_.fetch.retry_delay,
         settings_.fetch.revalidate_after,
         settings_.health.stale_minimum,
         *(feed.interval for feed in settings_.feeds),

@@ -40,6 +40,7 @@ from monitor.records import (
     TaggedArticle,
     TagSource,
 )
+from monitor.retry import honoured_retry_after
 from monitor.similarity import compare
 from monitor.storage import index
 from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, utc_now
@@ -47,7 +48,6 @@ from monitor.storage.search import SearchHit, search_articles
 from monitor.urls import site_of
 
 MAX_ERROR_LENGTH = 2000
-RETRY_AFTER_LIMIT = 86400.0
 
 # The hot path (claims, polls, ingest) writes through Core on these tables: building,
 # flushing and expiring ORM objects cost more than the statements themselves.
@@ -87,6 +87,7 @@ _FINISH_ENTRY = (
         last_attempt_at=sa.bindparam("now"),
         reason=None,
         error=None,
+        next_attempt_at=None,
     )
 )
 _FEED_STATE_COLUMNS = (
@@ -105,11 +106,15 @@ _FEED_STATE_COLUMNS = (
 )
 
 
-def _retryable(max_attempts: int) -> sa.ColumnElement[bool]:
-    """Entries still to work on: left pending, or failed fewer than `max_attempts` times."""
-    return sa.or_(
-        _ENTRIES.c.outcome == Outcome.PENDING,
-        sa.and_(_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.attempts < max_attempts),
+def _retryable(max_attempts: int, now: datetime) -> sa.ColumnElement[bool]:
+    """Entries still to work on: left pending, or failed fewer than `max_attempts` times,
+    and not waiting for a later try (a transient failure's backoff, a host's Retry-After)."""
+    return sa.and_(
+        sa.or_(
+            _ENTRIES.c.outcome == Outcome.PENDING,
+            sa.and_(_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.attempts < max_attempts),
+        ),
+        sa.or_(_ENTRIES.c.next_attempt_at.is_(None), _ENTRIES.c.next_attempt_at <= now),
     )
 
 
@@ -144,6 +149,9 @@ class EntryClaim:
     # A kept article with the entry's canonical URL when the entry was claimed: its page
     # need not be fetched.
     article_with_url: int | None = None
+    # Never worked on: recorded by this claim, or left pending by a stop or a crash before
+    # its first attempt (an entry `monitor retry` queued again has attempts 0, and is not).
+    fresh: bool = False
 
 
 class Store:
@@ -212,7 +220,7 @@ class Store:
         if max_attempts is not None:
             columns.append(
                 sa.exists()
-                .where(_ENTRIES.c.feed_id == feed_id, _retryable(max_attempts))
+                .where(_ENTRIES.c.feed_id == feed_id, _retryable(max_attempts, utc_now()))
                 .label("has_retryable_entries")
             )
         with self.engine.connect() as connection:
@@ -304,8 +312,7 @@ class Store:
             delay = backoff_delay(row.interval_seconds, row.consecutive_failures, max_backoff)
             # A server's Retry-After is honoured, up to a day (or max_backoff if longer):
             # one answering "2099" must not silence a feed for good.
-            limit = max(max_backoff, RETRY_AFTER_LIMIT)
-            wait = max(delay, min(retry_after or 0.0, limit))
+            wait = max(delay, honoured_retry_after(retry_after, max_backoff))
             row.next_poll_at = now + timedelta(seconds=wait)
             row.health = feed_health(_history(row), self.health, now)
             return row.next_poll_at
@@ -441,23 +448,27 @@ class Store:
                     _ENTRIES.c.url,
                     _ENTRIES.c.outcome,
                     _ENTRIES.c.attempts,
+                    _ENTRIES.c.last_attempt_at,
+                    _ENTRIES.c.next_attempt_at,
                 ).where(_ENTRIES.c.feed_id == feed_id, match)
             ).all()
+            now = utc_now()
             # What each GUID and URL stands for: a row seen before (its claim, or None
             # when done) or the index of a row to insert now.
             by_guid: dict[str, EntryClaim | int | None] = {}
             by_url: dict[str, EntryClaim | int | None] = {}
-            for row_id, guid, url, outcome, attempts in known:
-                retryable = outcome == Outcome.PENDING or (
-                    outcome == Outcome.FAILED and attempts < max_attempts
-                )
-                claim = EntryClaim(id=row_id, attempts=attempts) if retryable else None
+            for row_id, guid, url, outcome, attempts, last_attempt_at, next_attempt_at in known:
+                retryable = (
+                    outcome == Outcome.PENDING
+                    or (outcome == Outcome.FAILED and attempts < max_attempts)
+                ) and (next_attempt_at is None or next_attempt_at <= now)
+                fresh = attempts == 0 and last_attempt_at is None
+                claim = EntryClaim(id=row_id, attempts=attempts, fresh=fresh) if retryable else None
                 if guid:
                     by_guid[guid] = claim
                 by_url[url] = claim
             found: list[EntryClaim | int | None] = []
             new_rows: list[dict[str, Any]] = []
-            now = utc_now()
             for entry in entries:
                 if entry.guid and entry.guid in by_guid:
                     found.append(by_guid[entry.guid])
@@ -478,7 +489,9 @@ class Store:
                     ).scalars()
                 )
             claims = [
-                EntryClaim(id=new_ids[item], attempts=0) if isinstance(item, int) else item
+                EntryClaim(id=new_ids[item], attempts=0, fresh=True)
+                if isinstance(item, int)
+                else item
                 for item in found
             ]
             wanted = {entry.url for entry, claim in zip(entries, claims, strict=True) if claim}
@@ -522,9 +535,66 @@ class Store:
             result = session.execute(
                 sa.update(_ENTRIES)
                 .where(*dropped)
-                .values(outcome=Outcome.PENDING, reason=None, error=None, last_attempt_at=None)
+                .values(
+                    outcome=Outcome.PENDING,
+                    reason=None,
+                    error=None,
+                    last_attempt_at=None,
+                    next_attempt_at=None,
+                )
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def retry_failed(
+        self,
+        *,
+        since: datetime | None = None,
+        feeds: Sequence[str] = (),
+        reasons: Sequence[str] = (),
+        dry_run: bool = False,
+    ) -> int:
+        """Failed entries (first seen since `since`, through `feeds`, failed for one of
+        `reasons`) made `pending` again with a full budget of attempts: after an outage
+        that outlasted their attempts, the next poll of their feed fetches them again.
+        Returns how many (counted only, with `dry_run`).
+
+        Only entries of enabled feeds: no poll would take up the others. `reason` and
+        `error` stay until the next attempt, to say what happened before; so does
+        `last_attempt_at`, so that the poll does not count them as new entries."""
+        polled = sa.select(_FEEDS.c.id).where(_FEEDS.c.enabled.is_(True))
+        if feeds:
+            polled = polled.where(_FEEDS.c.name.in_(feeds))
+        failed = [_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.feed_id.in_(polled)]
+        if since is not None:
+            failed.append(_ENTRIES.c.first_seen_at >= since)
+        if reasons:
+            failed.append(_ENTRIES.c.reason.in_(reasons))
+        with self._session() as session, session.begin():
+            if dry_run:
+                count = session.scalar(sa.select(sa.func.count()).where(*failed))
+                return int(count or 0)
+            result = session.execute(
+                sa.update(_ENTRIES)
+                .where(*failed)
+                .values(outcome=Outcome.PENDING, attempts=0, next_attempt_at=None)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def waiting_entries(self) -> dict[int, tuple[int, datetime]]:
+        """By feed id: how many entries wait for a later try, and the soonest one's time."""
+        now = utc_now()
+        with self._read_session() as session:
+            rows = session.execute(
+                sa.select(
+                    _ENTRIES.c.feed_id, sa.func.count(), sa.func.min(_ENTRIES.c.next_attempt_at)
+                )
+                .where(
+                    _ENTRIES.c.outcome.in_([Outcome.PENDING, Outcome.FAILED]),
+                    _ENTRIES.c.next_attempt_at > now,
+                )
+                .group_by(_ENTRIES.c.feed_id)
+            ).all()
+        return {feed_id: (count, soonest) for feed_id, count, soonest in rows}
 
     def retryable_entries(
         self, feed_id: int, *, max_attempts: int, limit: int = 100
@@ -535,7 +605,7 @@ class Store:
             rows = connection.execute(
                 sa.select(_ENTRIES, _ARTICLES.c.id.label("article_with_url"))
                 .outerjoin(_ARTICLES, _ARTICLES.c.url == _ENTRIES.c.url)
-                .where(_ENTRIES.c.feed_id == feed_id, _retryable(max_attempts))
+                .where(_ENTRIES.c.feed_id == feed_id, _retryable(max_attempts, utc_now()))
                 .order_by(
                     _ENTRIES.c.last_attempt_at.is_not(None),
                     _ENTRIES.c.last_attempt_at,
@@ -842,7 +912,39 @@ class Store:
     def record_entry_failure(self, entry_id: int, *, reason: str, error: str) -> None:
         self._update_entry(entry_id, Outcome.FAILED, reason=reason, error=error)
 
-    def _update_entry(self, entry_id: int, outcome: Outcome, *, reason: str, error: str) -> None:
+    def record_entry_retry(
+        self, entry_id: int, *, reason: str, error: str, delay: float
+    ) -> datetime:
+        """An attempt that failed for a passing reason, with attempts left: the entry stays
+        `pending`, not to be fetched before `delay` seconds from now. Returns when."""
+        due = utc_now() + timedelta(seconds=delay)
+        self._update_entry(entry_id, Outcome.PENDING, reason=reason, error=error, due=due)
+        return due
+
+    def defer_entry(self, entry_id: int, *, until: datetime, reason: str, error: str) -> None:
+        """Not fetched: its host asked to wait. No attempt is counted; the entry is `pending`
+        until `until`, when the next poll of its feed fetches it."""
+        with self._session() as session, session.begin():
+            session.execute(
+                sa.update(Entry)
+                .where(Entry.id == entry_id)
+                .values(
+                    outcome=Outcome.PENDING,
+                    reason=reason[:50],
+                    error=error[:MAX_ERROR_LENGTH],
+                    next_attempt_at=until,
+                )
+            )
+
+    def _update_entry(
+        self,
+        entry_id: int,
+        outcome: Outcome,
+        *,
+        reason: str,
+        error: str,
+        due: datetime | None = None,
+    ) -> None:
         with self._session() as session, session.begin():
             session.execute(
                 sa.update(Entry)
@@ -853,6 +955,7 @@ class Store:
                     last_attempt_at=utc_now(),
                     reason=reason[:50],
                     error=error[:MAX_ERROR_LENGTH],
+                    next_attempt_at=due,
                 )
             )
 
