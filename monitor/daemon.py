@@ -140,6 +140,7 @@ class Daemon:
         listed = {feed.url for feed in settings.feeds}
         for url in set(self._scheduled) - set(wanted):
             self.scheduler.remove_job(url)
+            self.pipeline.withdraw(url)
             feed = self._scheduled.pop(url)
             what = "disabled" if url in listed else "removed"
             log.info("feed %s: %s", what, feed.name, extra=_feed_event(feed, what))
@@ -148,6 +149,7 @@ class Daemon:
             if self._scheduled.get(url) == feed:
                 continue
             changed = url in self._scheduled
+            self.pipeline.restore(url)
             self.scheduler.add_job(
                 self._poll_job,
                 IntervalTrigger(seconds=feed.interval, jitter=jitter_for(feed.interval)),

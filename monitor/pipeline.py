@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 
@@ -124,6 +124,16 @@ class Pipeline:
         self._active_lock = threading.Lock()
         self.rules = rules or RuleSet()
         self.stop = stop or threading.Event()
+        # Feeds (by URL) disabled or removed by an edit while their poll may run.
+        self._withdrawn: set[str] = set()
+
+    def withdraw(self, url: str) -> None:
+        """The feed is no longer to be polled: a poll of it in progress stops after the
+        pages in hand, its other entries left for a later poll."""
+        self._withdrawn.add(url)
+
+    def restore(self, url: str) -> None:
+        self._withdrawn.discard(url)
 
     @property
     def settings(self) -> FetchSettings:
@@ -146,7 +156,13 @@ class Pipeline:
 
     def _poll(self, feed: FeedSettings, feed_id: int) -> PollReport:
         report = PollReport(feed=feed.name)
+        if feed.url in self._withdrawn:  # disabled by an edit as its poll was starting
+            report.interrupted = True
+            return report
         state = self.store.feed_state(feed_id, max_attempts=self.settings.max_attempts)
+        if not state.history.enabled:
+            self.store.enable_feed(feed_id)
+            state = replace(state, history=replace(state.history, enabled=True))
         # Now and then fetch in full: some servers answer 304 to a stale ETag for ever.
         full_fetch = (
             state.last_full_fetch_at is None
@@ -308,6 +324,10 @@ class Pipeline:
         try:
             for claim, entry in claims:
                 if self.stop.is_set():
+                    report.interrupted = True
+                    break
+                if feed.url in self._withdrawn:
+                    log.info("poll of %s stopped: the feed was disabled or removed", feed.name)
                     report.interrupted = True
                     break
                 report.processed.add(claim.id)

@@ -16,6 +16,8 @@ from monitor import pipeline as pipeline_module
 from monitor.config import FeedSettings, FetchSettings, ProcessingSettings, Settings
 from monitor.extract import extract_article
 from monitor.feeds import parse_feed
+from monitor.http import Fetcher
+from monitor.pipeline import Pipeline
 from monitor.records import Outcome
 from monitor.runner import run_once
 from monitor.storage.schema import Article, Entry, Feed
@@ -342,3 +344,46 @@ def test_an_amp_page_is_kept_under_the_url_it_declares(
             sa.text("SELECT copies, same_url_entries FROM story_reach")
         ).one()
     assert tuple(reach) == (0, 1)
+
+
+def test_a_feed_disabled_by_another_configuration_is_enabled_by_its_next_poll(
+    site: LocalSite, store: Store
+) -> None:
+    # An operator audit: a `run-once` with a one-feed test file marked the daemon's
+    # other feed disabled while the daemon kept polling it, failing: its failures were
+    # hidden from alerting as "disabled".
+    both = settings(site, "feeds/national.rss", "feeds/missing.rss")
+    ids = store.sync_feeds(both.feeds)
+    store.sync_feeds(both.feeds[:1])
+    with Fetcher(FETCH) as fetcher:
+        pipeline = Pipeline(store, fetcher)
+        pipeline.poll(both.feeds[1], ids[both.feeds[1].url])
+    feed = store.feed_state(ids[both.feeds[1].url]).history
+    assert feed.enabled
+    (health,) = [h for f, h in store.feed_health_report() if f.url == both.feeds[1].url]
+    assert health == "failing"
+
+
+def test_a_feed_disabled_during_its_poll_stays_disabled_and_its_poll_stops(
+    site: LocalSite, store: Store
+) -> None:
+    # The same audit: an edit disabled a feed in the middle of its poll; the poll went on
+    # fetching every page and wrote health "ok" over "disabled".
+    config = settings(site, "feeds/national.rss")
+    (feed,) = config.feeds
+    feed_id = store.sync_feeds(config.feeds)[feed.url]
+    state = store.feed_state(feed_id)
+    store.sync_feeds([])  # the edit, written while the poll runs
+    store.record_poll_success(
+        feed_id, status=200, etag=None, last_modified=None, title=None, entry_count=3, state=state
+    )
+    with store.engine.connect() as connection:
+        health = connection.execute(sa.select(Feed.health).where(Feed.id == feed_id)).scalar()
+    assert health == "disabled"
+    # The daemon withdraws it from its pipeline: a poll starting or running stops.
+    with Fetcher(FETCH) as fetcher:
+        pipeline = Pipeline(store, fetcher)
+        pipeline.withdraw(feed.url)
+        report = pipeline.poll(feed, feed_id)
+    assert report.interrupted and report.stored == 0 and site.hits("/feeds/national.rss") == 0
+    assert not store.feed_state(feed_id).history.enabled

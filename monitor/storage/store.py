@@ -287,9 +287,25 @@ class Store:
                 first_new_entry_at=history.first_new_entry_at or now,
                 last_new_entry_at=now,
             )
-        values["health"] = feed_health(history, self.health, now)
+        # Disabled while the poll ran (an edit, another process's configuration): it stays
+        # so, not "ok" on the strength of the poll it had started.
+        values["health"] = sa.case(
+            (_FEEDS.c.enabled, feed_health(history, self.health, now)),
+            else_=Health.DISABLED.value,
+        )
         with self.engine.begin() as connection:
             connection.execute(sa.update(_FEEDS).where(_FEEDS.c.id == feed_id).values(values))
+
+    def enable_feed(self, feed_id: int) -> None:
+        """Mark enabled a feed this process's configuration polls: another process with
+        another configuration (a `run-once` with a test file) disabled it, and its
+        failures would be hidden from alerting as `disabled` while it is polled."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.update(_FEEDS)
+                .where(_FEEDS.c.id == feed_id, _FEEDS.c.enabled.is_(False))
+                .values(enabled=True)
+            )
 
     def record_poll_failure(
         self,
