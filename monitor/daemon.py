@@ -83,7 +83,7 @@ class Daemon:
         # A change seen at one look is applied at the next if the file stayed the same
         # in between: an editor that truncates the file and then writes it must not be
         # caught half-way, with some or all of its feeds missing.
-        self._changed_signature: tuple[float, int] | None = None
+        self._changed_signature: tuple[int, int, int, int, int] | None = None
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={
@@ -224,14 +224,18 @@ class Daemon:
         """From a signal handler (SIGHUP): reload at the next look, within seconds."""
         self.reload_requested.set()
 
-    def _signature(self) -> tuple[float, int] | None:
+    def _signature(self) -> tuple[int, int, int, int, int] | None:
+        """What changes when the file does: its modification time and size, and its
+        inode and change time, which a file swapped in with the old one's size and
+        modification time (a Kubernetes ConfigMap's symlink swap of a `cp -p` copy)
+        does not keep."""
         if self.config_path is None:
             return None
         try:
             stat = self.config_path.stat()
         except OSError:
             return None
-        return stat.st_mtime, stat.st_size
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_dev, stat.st_ctime_ns
 
     def _watch(self) -> None:
         signature = self._signature()

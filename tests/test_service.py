@@ -9,6 +9,7 @@ import contextlib
 import http.server
 import itertools
 import json
+import os
 import random
 import signal
 import socket
@@ -730,3 +731,29 @@ def test_a_database_that_stops_answering_leaves_health_and_stop_working(
     assert code == 0, log[-3000:]
     assert seconds < 20, log[-3000:]
     assert "Traceback" not in log
+
+
+def test_a_file_swapped_in_with_the_same_size_and_time_is_read(
+    site: LocalSite,
+    tmp_path: Path,
+    sqlite_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+) -> None:
+    """An operator audit: a ConfigMap's symlink swap of a file copied with its time
+    (`cp -p`, `rsync -t`), the same size by chance, was never picked up."""
+    for name in ("a", "b"):
+        site.route(f"/{name}.rss", empty_feed(site, name))
+    config = tmp_path / "config.toml"
+    write_config(config, site, {"a": "/a.rss"}, database_url=sqlite_url)
+    process = daemon(config)
+    wait_for(lambda: site.hits("/a.rss") >= 1)
+    swapped = tmp_path / "swapped.toml"
+    write_config(swapped, site, {"b": "/b.rss"}, database_url=sqlite_url)
+    assert swapped.stat().st_size == config.stat().st_size
+    before = config.stat()
+    os.utime(swapped, ns=(before.st_atime_ns, before.st_mtime_ns))
+    time.sleep(2.5)  # past the first look
+    swapped.replace(config)
+    wait_for(lambda: site.hits("/b.rss") >= 1, timeout=15)
+    code, log, _ = stop(process)
+    assert code == 0 and "feed removed: a" in log
