@@ -49,7 +49,7 @@ from monitor.errors import ConfigError, DatabaseError, FetchError, MonitorError
 from monitor.export import ExportFilter, ExportFormat, export
 from monitor.health import Health
 from monitor.http import build_client, fetch_page
-from monitor.logs import LogFormat, configure_logging
+from monitor.logs import LogFormat, configure_logging, json_output
 from monitor.observability import HttpEndpoint, Metrics
 from monitor.pipeline import PollReport
 from monitor.processes import process_alive
@@ -169,6 +169,8 @@ def run(context: _Context) -> None:
     hand and exits 0 within 10 seconds. With [http] port set, it serves /healthz
     and /metrics.
     """
+    global _FATAL_AS_LOG_EVENT
+    _FATAL_AS_LOG_EVENT = True
     settings = context.settings()
     heap.limit_arenas()  # before any thread starts
     stop = threading.Event()
@@ -387,6 +389,8 @@ def run_once_command(context: _Context, ignore_backoff: bool) -> None:
     (their errors are printed and recorded on the feeds table); non-zero only when the
     configuration or database is unusable.
     """
+    global _FATAL_AS_LOG_EVENT
+    _FATAL_AS_LOG_EVENT = True
     settings = context.settings()
     heap.limit_arenas()  # before any thread starts
     stop = threading.Event()
@@ -996,17 +1000,26 @@ def main() -> NoReturn:
         error.show()
         sys.exit(error.exit_code)
     except ConfigError as error:
-        click.echo(f"monitor: configuration error: {error}", err=True)
-        sys.exit(EXIT_CONFIG)
+        _fatal(f"monitor: configuration error: {error}", EXIT_CONFIG)
     except DatabaseError as error:
-        click.echo(f"monitor: database error: {error}", err=True)
-        sys.exit(EXIT_DATABASE)
+        _fatal(f"monitor: database error: {error}", EXIT_DATABASE)
     except sa.exc.DBAPIError as error:
         # What no command expected (a role without the right to a table): the database's
         # own words, not a traceback.
-        click.echo(f"monitor: database error: {first_line(error)}", err=True)
-        sys.exit(EXIT_DATABASE)
+        _fatal(f"monitor: database error: {first_line(error)}", EXIT_DATABASE)
     except MonitorError as error:
-        click.echo(f"monitor: error: {error}", err=True)
-        sys.exit(EXIT_DATABASE)
+        _fatal(f"monitor: error: {error}", EXIT_DATABASE)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+# Set by `monitor run`: the daemon's log is read by machines (`docker logs | jq`), so the
+# error that stops it is one more event of that log; other commands answer a person.
+_FATAL_AS_LOG_EVENT = False
+
+
+def _fatal(message: str, status: int) -> NoReturn:
+    if _FATAL_AS_LOG_EVENT and json_output():
+        logging.getLogger("monitor").critical(message, extra={"event": "fatal"})
+    else:
+        click.echo(message, err=True)
+    sys.exit(status)

@@ -27,6 +27,14 @@ _PER_DOCUMENT = ("trafilatura", "htmldate", "courlan", "charset_normalizer", "ju
 _FOR_WORKERS = "_MONITOR_WORKER_LOGGING"
 
 
+_json_output = False
+
+
+def json_output() -> bool:
+    """Whether the log is JSON lines (`configure_logging` decided so)."""
+    return _json_output
+
+
 def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> None:
     handler = logging.StreamHandler(sys.stderr)
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
@@ -40,6 +48,8 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> No
         )
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT, datefmt="%Y-%m-%dT%H:%M:%S%z"))
+    global _json_output
+    _json_output = use_json
     os.environ[_FOR_WORKERS] = f"{level.upper()}:{'json' if use_json else 'text'}"
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -453,3 +454,25 @@ def test_a_page_no_library_can_read_is_logged_once_with_its_url(
     assert result.returncode == 0, result.stderr
     assert "Document is empty" not in result.stderr and "trafilatura" not in result.stderr
     assert site.url("/empty.html") in result.stderr
+
+
+def test_the_error_that_stops_the_daemon_is_a_json_log_event(tmp_path: Path) -> None:
+    # An operator audit: `docker logs monitor | jq` stopped at the plain-text line of a
+    # broken configuration or an unreachable database.
+    (tmp_path / "config.toml").write_text(
+        '[[feeds]]\nname = "a"\nurl = "https://a.example/feed"\ninterval = "fast"\n',
+        encoding="utf-8",
+    )
+    broken = monitor("run", cwd=tmp_path)
+    assert broken.returncode == 2
+    (event,) = [json.loads(line) for line in broken.stderr.splitlines()]
+    assert event["level"] == "CRITICAL" and "feeds[0].interval" in event["message"]
+    (tmp_path / "config.toml").write_text(
+        '[database]\nurl = "postgresql://nobody@127.0.0.1:9/none"\n', encoding="utf-8"
+    )
+    unreachable = monitor("run", cwd=tmp_path)
+    assert unreachable.returncode == 1
+    events = [json.loads(line) for line in unreachable.stderr.splitlines()]
+    assert "database error" in events[-1]["message"]
+    # A person's command answers in words, as before.
+    assert monitor("status", cwd=tmp_path).stderr.startswith("monitor: database error")
