@@ -295,13 +295,22 @@ class Daemon:
                 log.warning("%s changed: it takes effect at the next restart", key)
         if settings.fetch != self.settings.fetch:
             # New requests use the new limits; requests in flight finish on the old client.
-            self.fetcher = Fetcher(settings.fetch)
+            self.fetcher = self.fetcher.renewed(settings.fetch)
             self.pipeline.fetcher = self.fetcher
-        if (settings.topic, settings.tags) != (self.settings.topic, self.settings.tags):
+        changed = [
+            what
+            for what, edited in (
+                ("topic rules", settings.topic != self.settings.topic),
+                (f"tag rules ({len(settings.tags)} now)", settings.tags != self.settings.tags),
+            )
+            if edited
+        ]
+        if changed:
             log.info(
-                "topic or tag rules changed (%d tag rules): new articles are judged by them;"
-                " `monitor retag` applies them to the articles already stored",
-                len(settings.tags),
+                "%s changed: new articles are judged by them; %s",
+                " and ".join(changed),
+                "`monitor retag` applies tag rules to the articles already stored, `monitor"
+                " refilter` gives the entries the topic dropped another chance",
             )
         self.pipeline.rules = RuleSet.from_settings(settings)
         self.store.health = settings.health

@@ -500,6 +500,13 @@ class HostWaits:
         self._lock = threading.Lock()
         self._until: dict[str, tuple[datetime, str]] = {}
 
+    def adopt(self, other: HostWaits) -> None:
+        """Keep the waits `other` knows of."""
+        with other._lock:
+            until = dict(other._until)
+        with self._lock:
+            self._until = until
+
     def hold(self, host: str, response: httpx.Response) -> None:
         """`host` answered `response` (429 or 503): leave it alone for its Retry-After, or
         without one, for the first retry delay."""
@@ -562,6 +569,13 @@ class RobotsCache:
         self._lock = threading.Lock()
         self._rules: OrderedDict[str, tuple[float, RobotFileParser]] = OrderedDict()
 
+    def adopt(self, other: RobotsCache) -> None:
+        """Keep the files `other` holds, until they would have expired there."""
+        with other._lock:
+            rules = OrderedDict(other._rules)
+        with self._lock:
+            self._rules = rules
+
     def allows(self, url: str) -> bool:
         parts = httpx.URL(url)
         origin = f"{parts.scheme}://{parts.netloc.decode('ascii')}"
@@ -606,6 +620,16 @@ class Fetcher:
         self.waits = HostWaits(
             RetryPolicy(first=settings.retry_delay, longest=settings.max_backoff)
         )
+
+    def renewed(self, settings: FetchSettings) -> Fetcher:
+        """A fetcher with new settings that remembers what hosts said to this one: their
+        robots.txt (asked with the new user agent: it is the agent that is judged, not the
+        file) and the waits they asked for. An edit of `[fetch]` would otherwise fetch
+        every host's robots.txt again at once, and ask a rate-limited host again."""
+        renewed = Fetcher(settings)
+        renewed.robots.adopt(self.robots)
+        renewed.waits.adopt(self.waits)
+        return renewed
 
     def close(self) -> None:
         self.client.close()

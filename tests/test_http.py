@@ -13,7 +13,7 @@ import pytest
 from monitor.addresses import is_public_address
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
-from monitor.http import build_client, fetch_feed, fetch_page
+from monitor.http import Fetcher, build_client, fetch_feed, fetch_page
 from tests.localsite import LocalSite, SiteRequest
 
 LOCAL = FetchSettings(
@@ -340,3 +340,19 @@ def test_an_xhtml_page_served_as_text_xml_is_a_web_page(site: LocalSite) -> None
     site.route("/a.xhtml", lambda _: (200, {"Content-Type": "text/xml; charset=utf-8"}, page))
     with build_client(LOCAL) as client:
         assert fetch_page(client, site.url("/a.xhtml"), max_size=10_000).body == page
+
+
+def test_a_renewed_fetcher_remembers_robots_and_host_waits(site: LocalSite) -> None:
+    # An operator audit: any edit of [fetch] fetched every host's robots.txt again.
+    site.route(
+        "/robots.txt",
+        lambda _: (200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n"),
+    )
+    with Fetcher(LOCAL) as fetcher:
+        assert fetcher.robots.allows(site.url("/a.html"))
+        assert not fetcher.robots.allows(site.url("/private/a.html"))
+        renewed = fetcher.renewed(LOCAL.model_copy(update={"timeout": 7.0}))
+    with renewed:
+        assert not renewed.robots.allows(site.url("/private/b.html"))
+        assert renewed.settings.timeout == 7.0
+    assert site.hits("/robots.txt") == 1

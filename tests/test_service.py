@@ -260,8 +260,8 @@ def test_hot_reload_add_break_remove(
     assert "the file is empty" in stderr
     assert stderr.count("feed removed: a") == 1  # the real removal only
     assert stderr.count("configuration reloaded") >= 3  # add, remove, SIGHUP
-    assert "topic or tag rules changed (1 tag rules)" in stderr
-    assert "topic or tag rules changed (0 tag rules)" in stderr  # the rule removed again
+    assert "tag rules (1 now) changed" in stderr
+    assert "tag rules (0 now) changed" in stderr  # the rule removed again
 
 
 def test_stop_mid_run_is_quick_and_clean(
