@@ -57,6 +57,7 @@ from monitor.records import FeedEntry, Outcome
 from monitor.retag import retag as run_retag
 from monitor.rules import RuleSet
 from monitor.runner import open_store, run_once
+from monitor.signals import DaemonSignals, restore_defaults
 from monitor.storage import index
 from monitor.storage.database import (
     check_reachable,
@@ -155,6 +156,8 @@ def cli(
     (SQLite by default, PostgreSQL in production).
     """
     configure_logging(log_level, log_format)
+    if context.invoked_subcommand != "run":
+        restore_defaults()  # only the daemon gives signals a meaning of its own
     context.obj = _Context(config_path)
 
 
@@ -171,13 +174,18 @@ def run(context: _Context) -> None:
     """
     global _FATAL_AS_LOG_EVENT
     _FATAL_AS_LOG_EVENT = True
+    stop, hurry = threading.Event(), threading.Event()
+    # First of all, before the migrations: a stop or a SIGHUP during start-up is heard
+    # (and those that came while the command line was imported, see monitor.signals).
+    signals = DaemonSignals(stop, hurry)
+    signals.install()
     settings = context.settings()
     heap.limit_arenas()  # before any thread starts
-    stop = threading.Event()
-    _stop_on_signals(stop)  # before the migrations: a stop during start-up is heard too
     store = open_store(settings)
     metrics = Metrics()
-    daemon = Daemon(settings, store, stop, config_path=context.config_path, metrics=metrics)
+    daemon = Daemon(
+        settings, store, stop, hurry=hurry, config_path=context.config_path, metrics=metrics
+    )
     metrics.watch_feed_health(lambda: [health for _, health in store.feed_health_report()])
     endpoint: HttpEndpoint | None = None
     # Where the endpoint is, for `monitor healthcheck`: an edited [http] may not have moved it.
@@ -223,7 +231,7 @@ def run(context: _Context) -> None:
     if settings.http.port:
         serve(settings.http)
     daemon.on_http_change = serve
-    signal.signal(signal.SIGHUP, lambda _signum, _frame: daemon.request_reload())
+    signals.ready(daemon.request_reload)
     log.info("monitor %s: database %s", __version__, mask_url(settings.database.url))
     try:
         daemon.run()
@@ -231,11 +239,16 @@ def run(context: _Context) -> None:
         if endpoint is not None:
             endpoint.stop()
         recorder.stopped()
-    if daemon.busy():
-        # A poll still waits on a database that does not answer (a frozen peer sends
-        # no error): waiting for it would break the promise of an exit within seconds.
-        # Whatever it had begun is rolled back by the database when the connection goes.
-        log.warning("a poll is still waiting for the database: exiting without it")
+    if stuck := daemon.in_hand():
+        # A job still waits on what does not answer (a database behind a frozen peer
+        # sends no error): waiting for it would break the promise of an exit within
+        # seconds, and Python would wait for its thread. Whatever it had begun is rolled
+        # back by the database when the connection goes; its entries stay pending.
+        log.warning(
+            "exiting without waiting any longer for %s, still busy at the stop deadline"
+            " (on a fetch or a database that does not answer): its entries stay pending",
+            ", ".join(stuck),
+        )
         logging.shutdown()
         os._exit(0)
 
@@ -978,6 +991,8 @@ _UNSIGNED_ARTICLES = sa.text(
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
+    """run-once: the first SIGINT or SIGTERM stops after the entries in hand."""
+
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             # A second signal: the operator does not want to wait.
