@@ -29,6 +29,19 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# PostgreSQL: a bounded wait to connect, and the kernel noticing a dead peer behind a
+# partition that drops packets (no RST), which would otherwise leave a poll waiting for
+# ever: keepalives on an idle connection, and a bound on data left unacknowledged
+# (libpq's tcp_user_timeout, in milliseconds).
+POSTGRESQL_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
 # The newest revision in migrations/versions (tests/test_migrations.py checks it is
 # Alembic's head). A start on a database already there reads one row instead of
 # importing Alembic, which the daemon would hold for nothing (11 MiB).
@@ -95,7 +108,9 @@ def create_database_engine(url: str, *, read_only: bool = False) -> Engine:
         return _sqlite_engine(parsed)
     try:
         # Checked before use, and a bounded wait for a database that is away.
-        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, connect_args=dict(POSTGRESQL_CONNECT_ARGS)
+        )
     except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise DatabaseError(f"cannot use database {mask_url(parsed)}: {exc}") from None
 
