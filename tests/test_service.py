@@ -264,20 +264,26 @@ def test_hot_reload_add_break_remove(
     assert "tag rules (0 now) changed" in stderr  # the rule removed again
 
 
+def serve_slow_feed(site: LocalSite, items: int) -> None:
+    """/slow.rss, whose pages take 1.5 s each (under the 2 s read timeout: slow, not
+    failing)."""
+    site.route("/slow.rss", lambda _: (200, {"Content-Type": RSS}, feed_xml(site, "slow", items)))
+
+    def slow_page(request: SiteRequest) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(1.5)
+        return article_page(request)
+
+    for n in range(items):
+        site.route(f"/slow/{n}.html", slow_page)
+
+
 def test_stop_mid_run_is_quick_and_clean(
     site: LocalSite,
     tmp_path: Path,
     database_url: str,
     daemon: Callable[[Path], subprocess.Popen[str]],
 ) -> None:
-    site.route("/slow.rss", lambda _: (200, {"Content-Type": RSS}, feed_xml(site, "slow", 6)))
-
-    def slow_page(request: SiteRequest) -> tuple[int, dict[str, str], bytes]:
-        time.sleep(1.5)  # under the 2 s read timeout: slow, not failing
-        return article_page(request)
-
-    for n in range(6):
-        site.route(f"/slow/{n}.html", slow_page)
+    serve_slow_feed(site, 6)
     config = tmp_path / "config.toml"
     write_config(config, site, {"slow": "/slow.rss"}, database_url=database_url)
     process = daemon(config)
@@ -302,14 +308,7 @@ def test_a_second_signal_stops_at_once_and_leaves_the_rest_pending(
     database_url: str,
     daemon: Callable[[Path], subprocess.Popen[str]],
 ) -> None:
-    site.route("/slow.rss", lambda _: (200, {"Content-Type": RSS}, feed_xml(site, "slow", 40)))
-
-    def slow_page(request: SiteRequest) -> tuple[int, dict[str, str], bytes]:
-        time.sleep(1.5)  # under the 2 s read timeout: slow, not failing
-        return article_page(request)
-
-    for n in range(40):
-        site.route(f"/slow/{n}.html", slow_page)
+    serve_slow_feed(site, 40)
     config = tmp_path / "config.toml"
     write_config(config, site, {"slow": "/slow.rss"}, database_url=database_url)
     process = daemon(config)
