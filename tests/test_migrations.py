@@ -18,6 +18,7 @@ from monitor.storage.database import (
     alembic_config,
     create_database_engine,
     downgrade_database,
+    migrated_meanwhile,
     stored_revision,
     upgrade_database,
 )
@@ -314,4 +315,39 @@ def test_entries_next_attempt_at_from_0010(database_url: str) -> None:
     with engine.connect() as connection:
         row = connection.execute(sa.text("SELECT url, next_attempt_at FROM entries")).one()
     assert tuple(row) == ("http://x/b", None)
+    engine.dispose()
+
+
+def test_processes_creating_one_database_at_once_all_start(tmp_path: Path) -> None:
+    # A clean clone's CI: two daemons started together on a new SQLite file, and the
+    # second failed with "cannot migrate …: view story_reach already exists".
+    (tmp_path / "config.toml").write_text('[database]\nurl = "sqlite:///m.db"\n', encoding="utf-8")
+    monitor = str(Path(sys.executable).parent / "monitor")
+    for _ in range(3):
+        (tmp_path / "m.db").unlink(missing_ok=True)
+        processes = [
+            subprocess.Popen(
+                [monitor, "db", "upgrade"],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for process in processes:
+            _, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    assert stored_revision(engine) == SCHEMA_HEAD
+    engine.dispose()
+
+
+def test_a_migration_that_failed_because_another_one_finished_is_no_failure(
+    sqlite_url: str,
+) -> None:
+    engine = create_database_engine(sqlite_url)
+    assert not migrated_meanwhile(engine, wait=0.5)
+    upgrade_database(engine)
+    assert migrated_meanwhile(engine, wait=0)
     engine.dispose()

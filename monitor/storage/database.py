@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -202,7 +203,11 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(engine), revision)
     except sa.exc.OperationalError as exc:
-        raise DatabaseError(f"cannot migrate {mask_url(engine.url)}: {exc.orig}") from None
+        if revision not in ("head", SCHEMA_HEAD) or not migrated_meanwhile(engine):
+            raise DatabaseError(f"cannot migrate {mask_url(engine.url)}: {exc.orig}") from None
+        # Two processes creating one SQLite database at once (two daemons started
+        # together): the other one's schema is the one wanted.
+        log.info("database %s migrated by another process meanwhile", mask_url(engine.url))
     if stored_revision(engine) == SCHEMA_HEAD:
         from monitor.storage.index import sign_unsigned
 
@@ -212,6 +217,21 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
                 " revision 0002): signed and indexed, so that their copies are found",
                 signed,
             )
+
+
+def migrated_meanwhile(engine: Engine, *, wait: float = 30.0) -> bool:
+    """Whether the database reaches the newest revision within `wait` seconds: another
+    process's migration, which made ours fail ("view story_reach already exists")."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if stored_revision(engine) == SCHEMA_HEAD:
+                return True
+        except DatabaseError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
 
 
 def schema_revisions(engine: Engine) -> tuple[str | None, str | None]:
