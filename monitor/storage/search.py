@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import regex
@@ -59,7 +60,7 @@ class SearchHit:
     snippet: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _SearchTerm:
     text: str
     phrase: bool = False
@@ -72,9 +73,11 @@ class _SearchTerm:
         """In a script without spaces between words: looked for as written."""
         return _UNSPACED_SCRIPT.search(self.text) is not None
 
+    @cached_property
     def spellings(self) -> tuple[str, ...]:
         """The ways an unspaced term is looked for: Chinese in Simplified and in
-        Traditional characters too, as a Hong Kong or Taiwan outlet writes it."""
+        Traditional characters too, as a Hong Kong or Taiwan outlet writes it (converted
+        once per query, not once per article read)."""
         if _HAN.search(self.text) is None:
             return (self.text,)
         return tuple(dict.fromkeys((self.text, simplified(self.text), traditional(self.text))))
@@ -172,7 +175,7 @@ def _search_as_written(
             found = "strpos(a.title || ' ' || a.text, :{0}) > 0"
             found = found if postgres else found.replace("strpos", "instr")
             spellings = []
-            for spelling_number, spelling in enumerate(term.spellings()):
+            for spelling_number, spelling in enumerate(term.spellings):
                 parameters[f"{name}_{spelling_number}"] = spelling
                 spellings.append(found.format(f"{name}_{spelling_number}"))
             matches.append("(" + " OR ".join(spellings) + ")")
@@ -212,7 +215,7 @@ def _search_as_written(
         for row in rows:
             title, text = row[1], row[4]
             has = [
-                _found_whole(term.spellings(), title, text)
+                _found_whole(term.spellings, title, text)
                 if term.unspaced
                 else bool(row[5 + number])
                 for number, term in enumerate(terms)
@@ -294,7 +297,7 @@ def _snippet(text: str, terms: Iterable[_SearchTerm]) -> str:
             continue
         start, length = None, len(term.text)
         if term.unspaced:
-            for spelling in term.spellings():
+            for spelling in term.spellings:
                 start, length = _whole_occurrence(spelling, text), len(spelling)
                 if start is not None:
                     break

@@ -538,28 +538,13 @@ class Store:
         stay counted, so that a poll does not count them as new entries (which the
         feed's health reads).
         """
-        polled = sa.select(_FEEDS.c.id).where(_FEEDS.c.enabled.is_(True))
-        if feeds:
-            polled = polled.where(_FEEDS.c.name.in_(feeds))
-        dropped = [_ENTRIES.c.outcome == Outcome.OFF_TOPIC, _ENTRIES.c.feed_id.in_(polled)]
-        if since is not None:
-            dropped.append(_ENTRIES.c.first_seen_at >= since)
-        with self._session() as session, session.begin():
-            if dry_run:
-                count = session.scalar(sa.select(sa.func.count()).where(*dropped))
-                return int(count or 0)
-            result = session.execute(
-                sa.update(_ENTRIES)
-                .where(*dropped)
-                .values(
-                    outcome=Outcome.PENDING,
-                    reason=None,
-                    error=None,
-                    last_attempt_at=None,
-                    next_attempt_at=None,
-                )
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+        return self._requeue(
+            [_ENTRIES.c.outcome == Outcome.OFF_TOPIC],
+            since=since,
+            feeds=feeds,
+            dry_run=dry_run,
+            values={"reason": None, "error": None, "last_attempt_at": None},
+        )
 
     def retry_failed(
         self,
@@ -577,22 +562,38 @@ class Store:
         Only entries of enabled feeds: no poll would take up the others. `reason` and
         `error` stay until the next attempt, to say what happened before; so does
         `last_attempt_at`, so that the poll does not count them as new entries."""
+        failed = [_ENTRIES.c.outcome == Outcome.FAILED]
+        if reasons:
+            failed.append(_ENTRIES.c.reason.in_(reasons))
+        return self._requeue(
+            failed, since=since, feeds=feeds, dry_run=dry_run, values={"attempts": 0}
+        )
+
+    def _requeue(
+        self,
+        chosen: list[sa.ColumnElement[bool]],
+        *,
+        since: datetime | None,
+        feeds: Sequence[str],
+        dry_run: bool,
+        values: dict[str, Any],
+    ) -> int:
+        """The `chosen` entries of enabled feeds (first seen since `since`, through
+        `feeds`) made pending again with `values`; how many (only counted, `dry_run`)."""
         polled = sa.select(_FEEDS.c.id).where(_FEEDS.c.enabled.is_(True))
         if feeds:
             polled = polled.where(_FEEDS.c.name.in_(feeds))
-        failed = [_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.feed_id.in_(polled)]
+        chosen = [*chosen, _ENTRIES.c.feed_id.in_(polled)]
         if since is not None:
-            failed.append(_ENTRIES.c.first_seen_at >= since)
-        if reasons:
-            failed.append(_ENTRIES.c.reason.in_(reasons))
+            chosen.append(_ENTRIES.c.first_seen_at >= since)
         with self._session() as session, session.begin():
             if dry_run:
-                count = session.scalar(sa.select(sa.func.count()).where(*failed))
+                count = session.scalar(sa.select(sa.func.count()).where(*chosen))
                 return int(count or 0)
             result = session.execute(
                 sa.update(_ENTRIES)
-                .where(*failed)
-                .values(outcome=Outcome.PENDING, attempts=0, next_attempt_at=None)
+                .where(*chosen)
+                .values(outcome=Outcome.PENDING, next_attempt_at=None, **values)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
