@@ -277,17 +277,42 @@ def serve_slow_feed(site: LocalSite, items: int) -> None:
         site.route(f"/slow/{n}.html", slow_page)
 
 
+def start_on_slow_feed(
+    site: LocalSite,
+    tmp_path: Path,
+    database_url: str,
+    daemon: Callable[[Path], subprocess.Popen[str]],
+    *,
+    items: int,
+    first_wait: int,
+) -> subprocess.Popen[str]:
+    """The daemon on the slow feed alone, once it has asked for page `first_wait`."""
+    serve_slow_feed(site, items)
+    config = tmp_path / "config.toml"
+    write_config(config, site, {"slow": "/slow.rss"}, database_url=database_url)
+    process = daemon(config)
+    wait_for(lambda: site.hits(f"/slow/{first_wait}.html") >= 1)
+    return process
+
+
+def articles_all_signed(database_url: str) -> object:
+    """The number of stored articles, after checking each has its near-duplicate
+    signature (stored whole, in one transaction)."""
+    ((articles, signatures),) = query(
+        database_url,
+        "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM article_signatures)",
+    )
+    assert articles == signatures
+    return articles
+
+
 def test_stop_mid_run_is_quick_and_clean(
     site: LocalSite,
     tmp_path: Path,
     database_url: str,
     daemon: Callable[[Path], subprocess.Popen[str]],
 ) -> None:
-    serve_slow_feed(site, 6)
-    config = tmp_path / "config.toml"
-    write_config(config, site, {"slow": "/slow.rss"}, database_url=database_url)
-    process = daemon(config)
-    wait_for(lambda: site.hits("/slow/1.html") >= 1)
+    process = start_on_slow_feed(site, tmp_path, database_url, daemon, items=6, first_wait=1)
     code, stderr, seconds = stop(process)
     assert code == 0, stderr
     assert seconds < 10
@@ -295,11 +320,7 @@ def test_stop_mid_run_is_quick_and_clean(
     assert "waiting for the database" not in stderr
     assert "exiting without waiting" not in stderr
     assert query(database_url, "SELECT count(*) FROM entries WHERE outcome = 'failed'") == [(0,)]
-    ((articles, signatures),) = query(
-        database_url,
-        "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM article_signatures)",
-    )
-    assert articles == signatures
+    articles_all_signed(database_url)
 
 
 def test_a_second_signal_stops_at_once_and_leaves_the_rest_pending(
@@ -308,11 +329,7 @@ def test_a_second_signal_stops_at_once_and_leaves_the_rest_pending(
     database_url: str,
     daemon: Callable[[Path], subprocess.Popen[str]],
 ) -> None:
-    serve_slow_feed(site, 40)
-    config = tmp_path / "config.toml"
-    write_config(config, site, {"slow": "/slow.rss"}, database_url=database_url)
-    process = daemon(config)
-    wait_for(lambda: site.hits("/slow/4.html") >= 1)
+    process = start_on_slow_feed(site, tmp_path, database_url, daemon, items=40, first_wait=4)
     process.send_signal(signal.SIGINT)
     time.sleep(0.5)
     second = time.monotonic()
@@ -334,17 +351,13 @@ def test_a_second_signal_stops_at_once_and_leaves_the_rest_pending(
     }
     assert "failed" not in outcomes, outcomes
     assert outcomes.get("pending", 0) > 0, outcomes
-    ((articles, signatures),) = query(
-        database_url,
-        "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM article_signatures)",
-    )
-    assert articles == signatures
+    articles = articles_all_signed(database_url)
     assert isinstance(articles, int) and articles < 20
     # Each page asked for once, and no new one after the stop: far from all of them.
     pages = [path for _, path in site.request_times() if path.startswith("/slow/")]
     assert len(pages) == len(set(pages)) and len(pages) < 20
     # The next start finishes them.
-    process = daemon(config)
+    process = daemon(tmp_path / "config.toml")
     wait_for(
         lambda: scalar(database_url, "SELECT count(*) FROM entries WHERE outcome = 'pending'") == 0,
         timeout=120,
