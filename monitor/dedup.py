@@ -37,13 +37,17 @@ ENTITY_BANDS = (24, 5)
 # The verification thresholds, measured on bench/corpus (docs/dedup.md).
 NEAR_DUPLICATE_WORDS = 0.6  # of the shorter text's word 4-grams
 NEAR_DUPLICATE_WORDS_OF_LARGER = 0.3
-SPUN_SKELETON = 0.3  # of the shorter text's skeleton shingles
+SPUN_SKELETON = 0.2  # of the shorter text's skeleton shingles
 SPUN_PARAGRAPHS = 0.5  # of the shorter text's paragraphs covered
 SPUN_ENTITIES = 0.35
 REWRITE_ENTITIES = 0.55
 REWRITE_WORDS = 0.1
 REWRITE_NUMBERS = 0.7
 NUMBERS_SHARED = 0.8
+# A text whose lead cites a number the other never does and that leaves more than this
+# share of the shorter text's paragraphs uncovered is a follow-up reusing background
+# paragraphs, not a copy: a copy covers all of them, whichever side added or dropped some.
+FOLLOW_UP_COVERAGE = 0.9
 # A shorter text citing fewer numbers than this says too little by them: the two leads
 # must not each say something the other text never does (`Comparison.leads_differ`).
 FEW_NUMBERS = 2
@@ -200,6 +204,8 @@ def classify(
         return None
     if comparison.numbers_cited < FEW_NUMBERS and comparison.leads_differ:
         return None
+    if _follow_up(comparison):
+        return None
     words = comparison.words
     if (
         numbers >= NUMBERS_SHARED
@@ -223,6 +229,12 @@ def classify(
     ):
         return DuplicateKind.REWRITE, round(comparison.entities, 4)
     return None
+
+
+def _follow_up(comparison: Comparison) -> bool:
+    """A new event in a lead, over background paragraphs reused word for word: the
+    lead's own number says so, and the paragraphs it does not share with the story."""
+    return comparison.lead_brings_new_numbers and comparison.paragraphs_covered < FOLLOW_UP_COVERAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +270,12 @@ def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> P
         reason = (
             f"the shorter cites fewer than {FEW_NUMBERS} numbers and each lead says"
             " something the other text never does"
+        )
+    elif _follow_up(comparison):
+        reason = (
+            "a follow-up: a lead cites a number the other text never does, and"
+            f" paragraphs covered {_short_of(comparison.paragraphs_covered, FOLLOW_UP_COVERAGE)}"
+            f" < {FOLLOW_UP_COVERAGE} (a copy covers them all)"
         )
     else:
         missed = {
@@ -295,7 +313,21 @@ def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> P
 
 
 def _missed(*checks: tuple[float, float, str]) -> list[str]:
-    return [f"{name} ≥ {least} ({value:.2f})" for value, least, name in checks if value < least]
+    return [
+        f"{name} ≥ {least} ({_short_of(value, least)})"
+        for value, least, name in checks
+        if value < least
+    ]
+
+
+def _short_of(value: float, least: float) -> str:
+    """`value`, below `least`, with the digits that show it is below: 0.2987 is "0.299"
+    against 0.3, not "0.30"."""
+    for digits in range(2, 6):
+        shown = f"{value:.{digits}f}"
+        if float(shown) < least:
+            return shown
+    return f"{value:.6f}"
 
 
 def _days(apart: timedelta) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 
 from bench.dedupcorpus.spinner import Spinner, SynonymTable
 from monitor.clean import clean_text
-from monitor.dedup import classify, explain_pair
+from monitor.dedup import _short_of, classify, explain_pair
 from monitor.records import DuplicateKind
 from monitor.similarity import compare, text_features
 from monitor.tokens import Role, tokenize
@@ -26,6 +28,7 @@ SEED = (Path(__file__).parent / "fixtures" / "seed_repost.txt").read_text(encodi
 
 
 FOLLOW_UPS = Path(__file__).parent / "fixtures" / "follow_ups"
+SPINS = Path(__file__).parent / "fixtures" / "spins"
 
 
 def fixture_text(name: str) -> str:
@@ -181,6 +184,55 @@ def test_a_follow_up_reusing_background_and_recapping_numbers_is_another_story(
     assert len(later.numbers & story.numbers) >= 5 and comparison.entities >= 0.55
     assert comparison.lead_brings_new_numbers
     assert classify(comparison) is None
+
+
+def test_a_follow_up_reusing_most_of_its_story_word_for_word_is_another_story() -> None:
+    # Written for an audit: nine days after "Thai police charge three recruiters", the
+    # arrest of a fourth leads two new paragraphs, then four of the story's paragraphs
+    # follow word for word: words 0.72, numbers shared 0.88, past `near_duplicate`'s gates.
+    story = text_features(fixture_text("thai-recruiters-charged"))
+    later = text_features(fixture_text("thai-recruiters-fourth-suspect"))
+    comparison = compare(story, later)
+    assert comparison.words.of_smaller >= 0.7 and comparison.numbers_shared >= 0.8
+    assert comparison.lead_brings_new_numbers
+    assert classify(comparison) is None
+    assert explain_pair(comparison).reason.startswith("a follow-up")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda paragraphs: paragraphs[:1] + paragraphs[2:], id="lead-dropped"),
+        pytest.param(
+            lambda paragraphs: [
+                paragraphs[0],
+                "Editor's note: updated at 14:30 on 9 November 2025 with 3 corrections.",
+                *paragraphs[1:],
+            ],
+            id="editors-note-with-numbers",
+        ),
+        pytest.param(lambda paragraphs: paragraphs[:5], id="truncated"),
+    ],
+)
+def test_a_copy_that_adds_or_drops_paragraphs_is_no_follow_up(
+    edit: Callable[[list[str]], list[str]],
+) -> None:
+    paragraphs = fixture_text("thai-recruiters-charged").strip().split("\n")
+    copy = "\n".join(edit(paragraphs))
+    verdict = classify(compare(text_features("\n".join(paragraphs)), text_features(copy)))
+    assert verdict is not None and verdict[0] is DuplicateKind.NEAR_DUPLICATE
+
+
+def test_a_spin_that_also_rewrites_function_words_is_recognised() -> None:
+    # Written for an audit, as auto-blogs' spinners write: "was" → "was actually", "from" →
+    # "coming from", "two years" → "two a long time", a paragraph dropped. It keeps 0.30
+    # of the skeleton, the 50% spins of bench/corpus at least 0.51.
+    original = (SPINS / "fishermen-return.txt").read_text(encoding="utf-8")
+    spun = (SPINS / "fishermen-return-function-words-spun.txt").read_text(encoding="utf-8")
+    comparison = compare(text_features(original), text_features(spun))
+    assert comparison.skeleton.of_smaller < 0.31
+    verdict = classify(comparison)
+    assert verdict is not None and verdict[0] is DuplicateKind.SPUN
 
 
 def test_two_statements_from_one_template_are_two_raids() -> None:
@@ -460,3 +512,14 @@ def test_explaining_a_pair_gives_the_verdict_classify_gives() -> None:
             assert report.reason and "numbers shared" in report.measures
             verdicts[report.verdict is not None] += 1
     assert verdicts[True] and verdicts[False]
+
+
+def test_explain_shows_a_measure_that_misses_its_gate_below_it() -> None:
+    # 0.2987 against 0.3 printed as "0.30" reads as a pass.
+    spun = (SPINS / "fishermen-return-function-words-spun.txt").read_text(encoding="utf-8")
+    report = explain_pair(compare(text_features(SEED), text_features(spun)))
+    assert report.verdict is None
+    for least, shown in re.findall(r"≥ ([\d.]+) \(([\d.]+)\)", report.reason):
+        assert float(shown) < float(least), report.reason
+    assert _short_of(0.2987, 0.3) == "0.299" and _short_of(0.0999, 0.1) == "0.0999"
+    assert _short_of(0.25, 0.3) == "0.25"
