@@ -6,6 +6,7 @@ command line is wrong.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -576,9 +577,13 @@ def refilter(
     """
     settings = context.settings()
     store = open_store(settings, sync_feeds=False, create=False)
-    _check_enabled_feeds(store, settings, feeds)
-    count = store.refilter(
-        since=since.replace(tzinfo=UTC) if since else None, feeds=feeds, dry_run=dry_run
+    polled = _polled_feeds(store, settings, feeds)
+    count = (
+        store.refilter(
+            since=since.replace(tzinfo=UTC) if since else None, feeds=polled, dry_run=dry_run
+        )
+        if polled
+        else 0
     )
     if dry_run:
         click.echo(f"{count} filtered entries would be judged again")
@@ -616,12 +621,16 @@ def retry(
     """
     settings = context.settings()
     store = open_store(settings, sync_feeds=False, create=False)
-    _check_enabled_feeds(store, settings, feeds)
-    count = store.retry_failed(
-        since=since.replace(tzinfo=UTC) if since else None,
-        feeds=feeds,
-        reasons=reasons,
-        dry_run=dry_run,
+    polled = _polled_feeds(store, settings, feeds)
+    count = (
+        store.retry_failed(
+            since=since.replace(tzinfo=UTC) if since else None,
+            feeds=polled,
+            reasons=reasons,
+            dry_run=dry_run,
+        )
+        if polled
+        else 0
     )
     if dry_run:
         click.echo(f"{count} failed entries would be tried again")
@@ -878,8 +887,10 @@ def export_command(
             " number in its `copies` column",
             param_hint="'--include-duplicates'",
         )
-    store = open_store(context.settings(), sync_feeds=False, create=False, read_only=True)
+    settings = context.settings()
+    store = open_store(settings, sync_feeds=False, create=False, read_only=True)
     _check_feed_names(store, feeds)
+    _check_tag_names(store, settings, tags)
     selection = ExportFilter(
         since=since.replace(tzinfo=UTC) if since else None,
         until=until.replace(tzinfo=UTC) if until else None,
@@ -903,10 +914,13 @@ def export_command(
     click.echo(f"exported {count} articles", err=True)
 
 
-def _check_enabled_feeds(store: Store, settings: Settings, feeds: Sequence[str]) -> None:
-    """Feeds whose entries a command queues for the next poll: known and enabled."""
+def _polled_feeds(store: Store, settings: Settings, feeds: Sequence[str]) -> tuple[str, ...]:
+    """The feeds whose entries a command queues for the next poll: those named (each
+    known and enabled), else every feed the configuration enables. The database's own
+    list of enabled feeds lags behind the file until the daemon or `run-once` reads it,
+    and an entry of a feed taken out of the file would stay pending for ever."""
     _check_feed_names(store, feeds)
-    enabled = {feed.name for feed in settings.enabled_feeds}
+    enabled = tuple(feed.name for feed in settings.enabled_feeds)
     for feed in feeds:
         if feed not in enabled:
             raise click.BadParameter(
@@ -914,6 +928,7 @@ def _check_enabled_feeds(store: Store, settings: Settings, feeds: Sequence[str])
                 " its entries",
                 param_hint="'--feed'",
             )
+    return tuple(feeds) or enabled
 
 
 def _check_feed_names(store: Store, feeds: Sequence[str]) -> None:
@@ -925,6 +940,29 @@ def _check_feed_names(store: Store, feeds: Sequence[str]) -> None:
             raise click.BadParameter(
                 f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
             )
+
+
+def _check_tag_names(store: Store, settings: Settings, tags: Sequence[str]) -> None:
+    """A tag no article has and no rule gives is a misspelling ("human trafficking" for
+    the feed's "Human Trafficking", "place:poipett"): it would select nothing, and look
+    like no coverage. A rule's tag that no article has yet selects nothing, rightly."""
+    if not tags:
+        return
+    ruled = {rule.name for rule in settings.tags}
+    stored = store.tag_names()
+    known = set(stored) | ruled
+    for tag in tags:
+        if tag in known:
+            continue
+        folded = {name.casefold(): name for name in known}
+        likely = [folded[tag.casefold()]] if tag.casefold() in folded else []
+        likely = likely or difflib.get_close_matches(tag, sorted(known), n=3, cutoff=0.75)
+        hint = f"; did you mean {', '.join(repr(name) for name in likely)}?" if likely else ""
+        raise click.BadParameter(
+            f"no stored article has the tag {tag!r} and no tag rule gives it"
+            f" ({len(stored)} tags in the database){hint}",
+            param_hint="'--tag'",
+        )
 
 
 def _export_to_file(store: Store, output: Path, fmt: ExportFormat, selection: ExportFilter) -> int:

@@ -195,6 +195,24 @@ def test_export_of_an_unknown_feed_names_the_known_ones(tmp_path: Path) -> None:
     assert "0 articles" in excluded.stderr
 
 
+def test_export_of_a_tag_nothing_gives_suggests_the_likely_one(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[fetch]\nallow_private_addresses = true\ntimeout = "2s"\n'
+        '[[feeds]]\nname = "news"\nurl = "http://127.0.0.1:9/feed.rss"\n'
+        '[[tags]]\nname = "place:poipet"\nany = ["poipet"]\n',
+        encoding="utf-8",
+    )
+    assert monitor("run-once", cwd=tmp_path).returncode == 0
+    # A rule's tag that no article has yet: nothing to export, rightly.
+    ruled = monitor("export", "--tag", "place:poipet", cwd=tmp_path)
+    assert ruled.returncode == 0 and "exported 0 articles" in ruled.stderr
+    for misspelt in ("place:poipett", "Place:Poipet"):
+        refused = monitor("export", "--tag", misspelt, cwd=tmp_path)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert f"no stored article has the tag {misspelt!r}" in refused.stderr
+        assert "did you mean 'place:poipet'?" in refused.stderr
+
+
 def test_status_lists_configured_feeds_never_polled(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         '[fetch]\nallow_private_addresses = true\ntimeout = "2s"\n'

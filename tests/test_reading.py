@@ -70,6 +70,8 @@ def test_export_jsonl_with_filters(ingested: Store) -> None:
     assert all(
         {"id", "url", "title", "text", "tags", "published_at", "feed"} <= set(r) for r in records
     )
+    stored_tags = {tag["tag"] for r in records for tag in r["tags"]}
+    assert ingested.tag_names() == sorted(stored_tags) and stored_tags
     assert all(
         any(tag["tag"] == "kh" and tag["source"] == "feed" for tag in r["tags"]) for r in records
     )

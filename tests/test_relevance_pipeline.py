@@ -225,6 +225,18 @@ def test_refilter_gives_dropped_entries_another_chance_after_a_topic_edit(
     fetched = site.hits("/football.html")  # by run-once, then by explain
     assert "off-topic: 0" in run("run-once") and site.hits("/football.html") == fetched
     assert "1 filtered entries would be judged again" in run("refilter", "--dry-run")
+    # Taken out of the file, the feed is still enabled in the database until a poll reads
+    # the file: its entries are left alone, not queued for a poll that never comes.
+    with_feed = config.read_text(encoding="utf-8")
+    config.write_text(
+        with_feed.replace('[[feeds]]\nname = "news"', '[[feeds]]\nname = "other"').replace(
+            "/feed.rss", "/other.rss"
+        ),
+        encoding="utf-8",
+    )
+    assert "0 filtered entries would be judged again" in run("refilter", "--dry-run")
+    assert "0 filtered entries queued" in run("refilter")
+    config.write_text(with_feed, encoding="utf-8")
     assert "0 filtered entries" in run("refilter", "--since", "2999-01-01")
     assert "1 filtered entries queued" in run("refilter", "--feed", "news")
     judged = run("run-once")

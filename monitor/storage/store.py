@@ -839,6 +839,12 @@ class Store:
         with self._session() as session:
             return list(session.scalars(sa.select(Feed.name).order_by(Feed.name)))
 
+    def tag_names(self) -> list[str]:
+        """Every tag some stored article has, whatever its source."""
+        with self._session() as session:
+            names = sa.select(ArticleTag.tag).distinct().order_by(ArticleTag.tag)
+            return list(session.scalars(names))
+
     def article_count(self) -> int:
         with self._session() as session:
             return session.scalar(sa.select(sa.func.count()).select_from(Article)) or 0
