@@ -728,7 +728,16 @@ def explain(context: _Context, url: str) -> None:
     if record.copy is not None:
         click.echo("the story's kept text, by the current rules (a copy's own is not stored):")
     click.echo(f"title: {title}")
-    click.echo(f"topic: {'kept' if verdict.on_topic else 'filtered'}: {verdict.reason}")
+    unfiltered = [feed.name for feed in settings.feeds if not feed.filter]
+    skipped_by = [name for name in record.feeds if name in unfiltered]
+    if skipped_by and not verdict.on_topic:
+        click.echo(
+            f"topic: not applied: the feed {skipped_by[0]!r} has `filter = false`, so its"
+            f" entries are kept whatever they are about (by the rules alone: filtered:"
+            f" {verdict.reason})"
+        )
+    else:
+        click.echo(f"topic: {'kept' if verdict.on_topic else 'filtered'}: {verdict.reason}")
     if verdict.on_topic and record.entry is not None and record.entry.outcome == Outcome.OFF_TOPIC:
         click.echo(
             "the current rules keep it, the rules of its poll did not: `monitor refilter`"
@@ -781,10 +790,11 @@ def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | Non
                 f"near-duplicates: it would be a copy ({kind}, similarity {similarity:.2f})"
                 f" of article {copy_of.article_id}, {copy_of.url}"
             )
-        else:
+        elif nearest:
             click.echo("near-duplicates: it would be a story of its own")
     if not nearest:
-        click.echo("near-duplicates: no kept story is alike enough to compare")
+        story = "it would be a story of its own: " if record.article is None else ""
+        click.echo(f"near-duplicates: {story}no kept story is alike enough to compare")
         return
     click.echo("nearest kept stories:")
     for near in nearest:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,25 @@ def test_explain_and_retag_from_the_command_line(
     assert "outcome off_topic" in filtered
     assert "topic: filtered: no phrase of topic.all[1]" in filtered
     assert "near-duplicates: it would be a story of its own" in filtered
+    assert filtered.count("near-duplicates:") == 1
+    # The same text at another address: a copy before any measure, as ingesting says.
+    raid = urllib.request.urlopen(site.url("/raid.html"), timeout=10).read()
+    site.route("/reposted.html", lambda _: (200, {"Content-Type": "text/html"}, raid))
+    reposted = run("explain", site.url("/reposted.html"))
+    assert "near-duplicates: it would be a copy (exact_text, similarity 1.00)" in reposted
+    assert "the same text, word for word" in reposted
+    # Through a feed that skips the topic filter, the football story is kept: explain
+    # says the rules were not applied rather than "filtered".
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'[[feeds]]\nname = "search"\nurl = "{site.url("/feed.rss")}?q=1"\nfilter = false\n',
+        encoding="utf-8",
+    )
+    assert "stored: 1" in run("run-once")
+    unfiltered = run("explain", site.url("/football.html"))
+    assert "stored as article" in unfiltered
+    assert "topic: not applied: the feed 'search' has `filter = false`" in unfiltered
+    assert "topic: filtered" not in unfiltered
     # An operator edits a rule: retag changes it once, then nothing.
     config.write_text(
         config.read_text(encoding="utf-8").replace(

@@ -871,7 +871,13 @@ class Store:
                         sa.select(ArticleTag).where(ArticleTag.article_id == article.id)
                     )
                 ]
-            return UrlRecord(article=article, copy=copy, entry=entry, tags=tags)
+            listed: sa.ColumnElement[bool] = Feed.id.in_(
+                sa.select(Entry.feed_id).where(Entry.url == url)
+            )
+            if article is not None:
+                listed = listed | (Feed.id == article.feed_id)
+            feeds = list(session.scalars(sa.select(Feed.name).where(listed).order_by(Feed.name)))
+            return UrlRecord(article=article, copy=copy, entry=entry, tags=tags, feeds=feeds)
 
     def nearest_stories(
         self, dedup: DedupInput, *, exclude: int | None = None, limit: int = 3
@@ -900,12 +906,20 @@ class Store:
                 apart = abs(dedup.published_at - candidate.published_at)
             comparison = compare(dedup.features, candidate.features)
             row = rows[candidate.article_id]
+            report = explain_pair(comparison, apart=apart)
+            if candidate.same_fingerprint:
+                # As `decide` does: the same text is a copy before any measure is asked.
+                report = replace(
+                    report,
+                    verdict=(DuplicateKind.EXACT_TEXT, 1.0),
+                    reason="a copy: the same text, word for word (`exact_text`)",
+                )
             nearest.append(
                 NearStory(
                     article_id=row.id,
                     url=row.url,
                     title=row.title,
-                    report=explain_pair(comparison, apart=apart),
+                    report=report,
                     words=comparison.words.of_smaller,
                 )
             )
@@ -1305,6 +1319,8 @@ class UrlRecord:
     copy: Duplicate | None
     entry: Entry | None
     tags: list[tuple[str, str, str | None]]
+    feeds: list[str] = field(default_factory=list)
+    """The feeds that listed the URL, and the kept text's."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
