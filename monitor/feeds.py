@@ -253,7 +253,9 @@ def _entry(raw: Any, *, base: str) -> FeedEntry | None:
         dict.fromkeys(
             term
             for tag in raw.get("tags") or ()
-            if (term := _words(str(tag.get("term") or tag.get("label") or "")))
+            # An Atom category's label is what a reader sees ("Trafficking in Persons"),
+            # its term often a key or a path ("trafficking", "asia/cambodia").
+            if (term := _words(str(tag.get("label") or tag.get("term") or "")))
         )
     )
     return _feed_entry(

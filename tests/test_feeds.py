@@ -200,3 +200,15 @@ def test_a_title_escaped_twice_is_read_as_text(escaped: str, title: str) -> None
     ).encode()
     (entry,) = parse_feed(feed, url="http://news.test/feed").entries
     assert entry.title == title
+
+
+def test_an_atom_category_is_stored_by_its_label() -> None:
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        b"<entry><title>Raid</title><id>urn:1</id>"
+        b'<link href="https://news.example/raid"/>'
+        b'<category term="trafficking" label="Trafficking in Persons"/>'
+        b'<category term="asia/cambodia"/></entry></feed>'
+    )
+    (entry,) = parse_feed(atom, url="https://news.example/feed.atom").entries
+    assert entry.categories == ("Trafficking in Persons", "asia/cambodia")
