@@ -91,6 +91,18 @@ def _is_word_character(character: str) -> bool:
     return character.isalnum() and not _UNSPACED.match(character)
 
 
+# Korean writes its particles and suffixes onto the word ("캄보디아에서", in Cambodia;
+# "인신매매를"): a phrase ending in Hangul goes on matching through more Hangul.
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
+
+
+def _joins_the_next(last: str, following: str) -> bool:
+    """Whether `following`, right after a phrase ending in `last`, continues its word."""
+    if not _is_word_character(last) or not _is_word_character(following):
+        return False
+    return not (_HANGUL.match(last) and _HANGUL.match(following))
+
+
 @dataclass(frozen=True, slots=True)
 class Matches:
     """The phrases (by number) found in an article's title and in its text."""
@@ -190,11 +202,7 @@ class RuleSet:
                 and _is_word_character(normalized[start - 1])
             ):
                 continue
-            if (
-                _is_word_character(phrase[-1])
-                and end + 1 < len(normalized)
-                and _is_word_character(normalized[end + 1])
-            ):
+            if end + 1 < len(normalized) and _joins_the_next(phrase[-1], normalized[end + 1]):
                 continue
             found.add(number)
         return frozenset(found)

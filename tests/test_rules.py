@@ -79,6 +79,21 @@ def test_unspaced_scripts_match_inside_running_text() -> None:
     assert "place:sihanoukville" in tags("", "សមត្ថកិច្ចខេត្តព្រះសីហនុបានជួយសង្គ្រោះ")
 
 
+def test_a_korean_phrase_matches_with_the_particles_written_onto_it() -> None:
+    rules = RuleSet.compile(
+        TopicSettings(), (TagRule(name="place:cambodia", any=("캄보디아", "범죄단지")),)
+    )
+
+    def found(text: str) -> bool:
+        return bool(rules.tags(rules.match("", text)))
+
+    assert found("캄보디아에서 한국인 대학생이 숨졌다")  # in Cambodia
+    assert found("캄보디아인 노동자")  # a Cambodian
+    assert found("경찰은 범죄단지를 급습했다")  # the compound (object)
+    assert not found("북캄보디아") and not found("범죄단")  # the start is still a word's
+    assert not found("cambodia")
+
+
 def test_field_and_none() -> None:
     assert "in-title" in tags("Scam bosses jailed", "Nothing else.")
     assert "in-title" not in tags("Bosses jailed", "A scam.")
