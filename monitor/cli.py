@@ -7,6 +7,8 @@ command line is wrong.
 from __future__ import annotations
 
 import difflib
+import errno
+import io
 import json
 import logging
 import os
@@ -823,8 +825,9 @@ def _entry_state(entry: Entry, settings: Settings) -> str:
     return f"outcome {entry.outcome}{reason}"
 
 
-# A query may start with "-" (-word: not): it is not an option.
-@cli.command(context_settings={"ignore_unknown_options": True})
+# A query may start with "-" (-word: not): it is not an option, and "-hotline" is not
+# -h (help) either.
+@cli.command(context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]})
 @click.argument("query")
 @count_option("--limit", 20, "Most articles to list.", maximum=MAX_SEARCH_RESULTS)
 @pass_context
@@ -836,6 +839,9 @@ def search(context: _Context, query: str, limit: int) -> None:
     script written without spaces (Chinese, Khmer, Thai...) is found inside a
     sentence, as written; such a query lists the newest matches first.
     """
+    if query == "-h":  # -h alone still asks for help, as for every other command
+        click.echo(click.get_current_context().get_help())
+        return
     if not query.strip():
         raise click.BadParameter("give the words to search for", param_hint="'QUERY'")
     if len(query.split()) > MAX_SEARCH_WORDS:
@@ -850,7 +856,7 @@ def search(context: _Context, query: str, limit: int) -> None:
         when = hit.published_at
         if isinstance(when, datetime) and when.tzinfo is not None:
             when = when.astimezone(UTC)  # PostgreSQL answers in the session's time zone
-        published = str(when)[:10] if when else "----------"
+        published = str(when)[:10] if when else "(no date)"
         click.echo(f"{hit.article_id}\t{published}\t{hit.title}\n\t{hit.url}\n\t{hit.snippet}")
     click.echo(f"{len(hits)} article{'s' if len(hits) != 1 else ''}", err=True)
 
@@ -1053,15 +1059,56 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 
 def main() -> NoReturn:
-    """Console entry point: MonitorError becomes a message and an exit status, never a traceback."""
+    """Console entry point: MonitorError becomes a message and an exit status, never a
+    traceback; so does standard output that cannot be written (`> /dev/full`, `>&-`)."""
+    if sys.stdout is None:  # started with standard output closed
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedOutput()))
+    try:
+        _main()
+    except SystemExit as exit_:
+        status = exit_.code
+    except BrokenPipeError:
+        status = 0  # the reader stopped reading: no failure (_Commands.invoke)
+    except OSError as error:
+        _discard_output()
+        _fatal(f"monitor: error: cannot write its output: {error.strerror or error}", 1)
+    # What is still buffered is written now: at exit a failure would only be an
+    # "Exception ignored" warning and status 120.
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_output()
+    except OSError as error:
+        _discard_output()
+        if not status:  # else the command has said what went wrong
+            _fatal(f"monitor: error: cannot write its output: {error.strerror or error}", 1)
+    sys.exit(status)
+
+
+class _ClosedOutput(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _discard_output() -> None:
+    sys.stdout = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115 - kept open to exit
+
+
+def _main() -> NoReturn:
     try:
         status = cli.main(prog_name="monitor", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
-    except click.ClickException as error:
+    except click.UsageError as error:
         error.show()
         sys.exit(error.exit_code)
+    except click.ClickException as error:
+        # Not the command line's fault: one line, as every other error.
+        _fatal(f"monitor: error: {error.format_message()}", error.exit_code)
     except ConfigError as error:
         _fatal(f"monitor: configuration error: {error}", EXIT_CONFIG)
     except DatabaseError as error:

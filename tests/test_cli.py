@@ -193,6 +193,11 @@ def test_export_of_an_unknown_feed_names_the_known_ones(tmp_path: Path) -> None:
     excluded = monitor("search", "-football scam", cwd=tmp_path)
     assert excluded.returncode == 0, excluded.stderr
     assert "0 articles" in excluded.stderr
+    for query in ("-hotline scam", "-human scam", "-help scam"):  # not -h, help
+        searched = monitor("search", query, cwd=tmp_path)
+        assert searched.returncode == 0 and "Usage" not in searched.stdout, query
+        assert "0 articles" in searched.stderr, query
+    assert "Usage: monitor search" in monitor("search", "-h", cwd=tmp_path).stdout
 
 
 def test_export_of_a_tag_nothing_gives_suggests_the_likely_one(tmp_path: Path) -> None:
@@ -325,6 +330,21 @@ def test_export_into_a_reader_that_stops_or_a_full_disk(tmp_path: Path) -> None:
         )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cannot write to standard output: No space left on device" in result.stderr
+    # The other commands too: one line and status 1, whether the write fails on the way
+    # or when the last of it is flushed at exit; and with standard output closed (`>&-`).
+    for redirection in ("status > /dev/full", "export --format csv >&-"):
+        result = subprocess.run(
+            f'"{MONITOR}" {redirection}',
+            shell=True,
+            cwd=tmp_path,
+            env=environment(),
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("monitor: error: cannot write"), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
 
 
 def test_a_role_without_rights_is_told_so_not_sent_to_create_the_schema(

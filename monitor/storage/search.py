@@ -30,11 +30,15 @@ _SEARCH_SQLITE = sa.text(
     " FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
     " WHERE articles_fts MATCH :query ORDER BY rank LIMIT :limit"
 )
+# Ranked and highlighted by the wanted terms alone: ts_rank gives every row the same
+# 1e-20 for a query with a negation ("scam -poipet"), which lost the order.
 _SEARCH_POSTGRES = sa.text(
     "SELECT a.id, a.title, a.url, a.published_at,"
-    " ts_headline('english', a.text, q, 'StartSel=[, StopSel=], MaxWords=24, MinWords=8')"
-    " FROM articles a, websearch_to_tsquery('english', :query) q"
-    " WHERE a.search_document @@ q ORDER BY ts_rank(a.search_document, q) DESC LIMIT :limit"
+    " ts_headline('english', a.text, w, 'StartSel=[, StopSel=], MaxWords=24, MinWords=8')"
+    " FROM articles a, websearch_to_tsquery('english', :query) q,"
+    " websearch_to_tsquery('english', :wanted) w"
+    " WHERE a.search_document @@ q ORDER BY ts_rank(a.search_document, w) DESC, a.id"
+    " LIMIT :limit"
 )
 
 _SEARCH_TERM = re.compile(r'(-?)(?:"([^"]*)"?|([^\s"]+))')
@@ -125,10 +129,13 @@ def _fts5_term(term: _SearchTerm) -> str:
     return f'"{term.text}"' + ("*" if term.prefix else "")
 
 
-def websearch_query(query: str) -> str:
-    """The query as PostgreSQL's websearch_to_tsquery reads it, from the same terms."""
+def websearch_query(query: str, *, wanted_only: bool = False) -> str:
+    """The query as PostgreSQL's websearch_to_tsquery reads it, from the same terms (with
+    `wanted_only`, without the excluded ones)."""
     parts = []
     for term in _search_terms(query):
+        if wanted_only and term.negated:
+            continue
         text = f'"{term.text}"' if term.phrase else term.text
         parts.append(("or " if term.either else "") + ("-" if term.negated else "") + text)
     return " ".join(parts)
@@ -144,7 +151,12 @@ def search_articles(connection: sa.Connection, query: str, *, limit: int) -> lis
         return _search_as_written(connection, terms, limit=limit)
     if connection.dialect.name == "postgresql":
         rows = connection.execute(
-            _SEARCH_POSTGRES, {"query": websearch_query(query), "limit": limit}
+            _SEARCH_POSTGRES,
+            {
+                "query": websearch_query(query),
+                "wanted": websearch_query(query, wanted_only=True),
+                "limit": limit,
+            },
         ).all()
     else:
         try:
