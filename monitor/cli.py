@@ -578,7 +578,7 @@ def refilter(
     up to 100 entries of a feed a poll. Articles already stored are not judged again.
     """
     settings = context.settings()
-    store = open_store(settings, sync_feeds=False, create=False)
+    store = open_store(settings, sync_feeds=False, create=False, read_only=dry_run)
     polled = _polled_feeds(store, settings, feeds)
     count = (
         store.refilter(
@@ -622,7 +622,7 @@ def retry(
     its page, up to 100 entries of a feed a poll.
     """
     settings = context.settings()
-    store = open_store(settings, sync_feeds=False, create=False)
+    store = open_store(settings, sync_feeds=False, create=False, read_only=dry_run)
     polled = _polled_feeds(store, settings, feeds)
     count = (
         store.retry_failed(

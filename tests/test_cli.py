@@ -452,7 +452,13 @@ def test_the_reading_commands_read_a_database_on_a_read_only_volume(tmp_path: Pa
         volume.chmod(0o555)
         (volume / "m.db").chmod(0o444)
         assert sorted(feeds_listed()) == ["Khmer", "Phnom"]
-        for arguments in (("search", "scam"), ("export",), ("db", "current")):
+        for arguments in (
+            ("search", "scam"),
+            ("export",),
+            ("db", "current"),
+            ("refilter", "--dry-run"),
+            ("retry", "--dry-run"),
+        ):
             result = read(*arguments)
             assert result.returncode == 0, (arguments, result.stderr)
         assert "(read-only): revision" in read("db", "current").stdout
