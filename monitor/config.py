@@ -519,8 +519,15 @@ def apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> d
         variables[f"{ENV_PREFIX}DATABASE__URL"] = variables[DATABASE_URL_ENV]
     for name, raw in sorted(variables.items()):
         section, separator, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
-        if not name.startswith(ENV_PREFIX) or not separator or section not in _ENV_SECTIONS:
-            continue
+        if not name.startswith(ENV_PREFIX) or not separator:
+            continue  # not ours, or another program's (MONITOR_PORT, set by Kubernetes)
+        if section not in _ENV_SECTIONS:
+            # Only monitor writes MONITOR_<SECTION>__<KEY>: a misspelt section would be
+            # ignored without a word, as a misspelt key is not.
+            raise ConfigError(
+                f"{name}: no section {section!r} that an environment variable sets"
+                f" (MONITOR_<SECTION>__<KEY>, SECTION one of {', '.join(_ENV_SECTIONS)})"
+            )
         table = merged.setdefault(section, {})
         if isinstance(table, dict):
             table[key] = _env_value(raw)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import (
+    HttpSettings,
     format_duration,
     load_http_settings,
     load_settings,
@@ -300,3 +301,16 @@ def test_health_check_finds_the_endpoint_through_a_broken_edit(tmp_path: Path) -
     write(tmp_path, "[fetch\ntimout = 3\n")
     assert load_http_settings(path, environ={}).port == 8080
     assert load_http_settings(tmp_path / "gone.toml", environ={}).port == 8080
+
+
+def test_a_misspelt_section_in_the_environment_is_an_error_not_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"MONITOR_FECTH__TIMEOUT": "30s"})
+    assert "MONITOR_FECTH__TIMEOUT: no section 'fecth'" in str(caught.value)
+    # Other programs' variables of the same prefix (Kubernetes names a service's address
+    # MONITOR_PORT, MONITOR_SERVICE_HOST) are none of monitor's business.
+    settings = load_settings(
+        path, environ={"MONITOR_PORT": "tcp://10.0.0.1:8080", "MONITOR_SERVICE_HOST": "10.0.0.1"}
+    )
+    assert settings.http.port == HttpSettings().port
