@@ -58,6 +58,7 @@ from monitor.pipeline import PollReport
 from monitor.processes import process_alive
 from monitor.records import FeedEntry, Outcome
 from monitor.retag import retag as run_retag
+from monitor.retry import BUSY_STATUSES
 from monitor.rules import RuleSet
 from monitor.runner import open_store, run_once
 from monitor.signals import DaemonSignals, restore_defaults
@@ -717,6 +718,13 @@ def explain(context: _Context, url: str) -> None:
     else:
         if record.entry is not None:
             click.echo(f"{canonical}: seen in a feed, {_entry_state(record.entry, settings)}")
+            if _host_asked_to_wait(record.entry):
+                # Asking again before then is what the answer asked us not to do.
+                click.echo(
+                    "not fetched now: its server asked to be left alone until then; explain"
+                    " it again after that time"
+                )
+                return
         else:
             click.echo(f"{canonical}: not in the database; fetching it now")
         with build_client(settings.fetch) as client:
@@ -802,6 +810,16 @@ def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | Non
     for near in nearest:
         click.echo(f"  article {near.article_id}, {near.url}: {near.report.reason}")
         click.echo(f"    {near.report.measures}")
+
+
+def _host_asked_to_wait(entry: Entry) -> bool:
+    """Whether the entry waits because its server answered 429 or 503 (or its host is
+    waiting on such an answer to another page)."""
+    due = entry.next_attempt_at
+    busy = entry.reason == "host_waiting" or entry.reason in {
+        f"http_{status}" for status in BUSY_STATUSES
+    }
+    return busy and due is not None and due > datetime.now(UTC)
 
 
 def _entry_state(entry: Entry, settings: Settings) -> str:

@@ -263,6 +263,7 @@ def test_status_and_explain_show_an_entry_waiting(
     status = run_monitor(config, "status").splitlines()
     assert "waiting" in status[0].split()
     assert status[1].split()[:2] == ["wire", "ok"] and " 4@" in status[1]
+    asked = site.hits(FIRST), site.hits(STORIES[1])
     explained = run_monitor(config, "explain", site.url(FIRST))
     assert "outcome pending, waiting until " in explained
     assert "(attempt 2 of 3): " in explained and "HTTP 429" in explained
@@ -270,3 +271,6 @@ def test_status_and_explain_show_an_entry_waiting(
     other = run_monitor(config, "explain", site.url(STORIES[1]))
     assert "no attempt spent: its host asked to wait" in other
     assert "(HTTP 429, Retry-After 3600)" in other
+    # Explaining does not ask a server again before the time it asked for.
+    assert "not fetched now" in explained and "not fetched now" in other
+    assert (site.hits(FIRST), site.hits(STORIES[1])) == asked
