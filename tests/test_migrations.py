@@ -166,7 +166,7 @@ def insert_feed_and_article(connection: sa.Connection, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
+    "revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
 )
 def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
@@ -315,6 +315,45 @@ def test_entries_next_attempt_at_from_0010(database_url: str) -> None:
     with engine.connect() as connection:
         row = connection.execute(sa.text("SELECT url, next_attempt_at FROM entries")).one()
     assert tuple(row) == ("http://x/b", None)
+    engine.dispose()
+
+
+def test_datasette_finds_the_full_text_table_from_0011(sqlite_url: str) -> None:
+    """Datasette gives a table its search box when an FTS table declares it as its
+    content in double quotes or brackets (its `detect_fts_sql`); the index keeps its
+    rows through the upgrade and the downgrade."""
+    engine = create_database_engine(sqlite_url)
+    upgrade_database(engine, "0010")
+    with engine.begin() as connection:
+        insert_feed_and_article(connection, "Police freed 318 workers in Poipet.")
+    # Datasette's query, its parameters as it fills them for `articles`.
+    detect = sa.text(
+        "SELECT name FROM sqlite_master WHERE rootpage = 0 AND ("
+        " sql LIKE '%VIRTUAL TABLE%USING FTS%content=\"articles\"%'"
+        " OR sql LIKE '%VIRTUAL TABLE%USING FTS%content=[articles]%'"
+        " OR (tbl_name = 'articles' AND sql LIKE '%VIRTUAL TABLE%USING FTS%'))"
+    )
+    found = sa.text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'poipet'")
+
+    def state() -> tuple[list[str], int]:
+        with engine.connect() as connection:
+            names = list(connection.execute(detect).scalars())
+            return names, len(connection.execute(found).all())
+
+    assert state() == ([], 1)
+    upgrade_database(engine)
+    assert state() == (["articles_fts"], 1)
+    with engine.begin() as connection:  # still kept current by the triggers
+        connection.execute(
+            sa.text(
+                "INSERT INTO articles (id, url, title, text, fetched_at, feed_id, site,"
+                " content_hash) VALUES (2, 'http://x/b', 'B', 'Another raid in Poipet.',"
+                " '2024-01-02 00:00:00+00', 1, 'x', 'h2')"
+            )
+        )
+    assert state() == (["articles_fts"], 2)
+    downgrade_database(engine, "0010")
+    assert state() == ([], 2)
     engine.dispose()
 
 

@@ -46,7 +46,7 @@ POSTGRESQL_CONNECT_ARGS: dict[str, int] = {
 # The newest revision in migrations/versions (tests/test_migrations.py checks it is
 # Alembic's head). A start on a database already there reads one row instead of
 # importing Alembic, which the daemon would hold for nothing (11 MiB).
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 
 
 def normalize_database_url(url: str) -> URL:
