@@ -12,13 +12,16 @@ import functools
 import itertools
 import logging
 import socket
+import ssl
 import threading
 import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.robotparser import RobotFileParser
 
 import httpcore
@@ -79,13 +82,16 @@ def build_client(settings: FetchSettings) -> httpx.Client:
     a check and the connection cannot slip through). Environment proxies are not used.
     """
     transport = httpx.HTTPTransport(trust_env=False)
-    if not settings.allow_private_addresses:
-        # httpx has no public hook for the network backend: give its transport a pool
-        # built on ours (the same pool httpx builds, with our backend).
-        transport._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            network_backend=GuardedBackend(AddressPolicy.from_settings(settings.private_allowlist)),
-        )
+    backend = (
+        DeadlineBackend()
+        if settings.allow_private_addresses
+        else GuardedBackend(AddressPolicy.from_settings(settings.private_allowlist))
+    )
+    # httpx has no public hook for the network backend: give its transport a pool
+    # built on ours (the same pool httpx builds, with our backend).
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(), network_backend=backend
+    )
     return httpx.Client(
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         timeout=httpx.Timeout(settings.timeout),
@@ -96,7 +102,83 @@ def build_client(settings: FetchSettings) -> httpx.Client:
     )
 
 
-class GuardedBackend(httpcore.SyncBackend):
+# When the request this thread is making must be done by (time.monotonic()), for every
+# read and write on its connection. httpx's timeouts bound one operation at a time, and
+# a server that sends its headers a byte a second, or "100 Continue" forever, starts a
+# new one each time: the request itself would never end.
+_DEADLINE: ContextVar[float | None] = ContextVar("monitor_request_deadline", default=None)
+
+
+@contextmanager
+def request_deadline(deadline: float | None) -> Iterator[None]:
+    """Every read and write of this thread's requests fails by `deadline`."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _within_deadline(timeout: float | None, error: type[Exception]) -> float | None:
+    """`timeout`, shortened to what is left of the request's deadline."""
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the request took longer than fetch.total_timeout")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(
+            self._stream.start_tls(
+                ssl_context, server_hostname, _within_deadline(timeout, httpcore.ConnectTimeout)
+            )
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.SyncBackend):
+    """Connections bounded by the request's deadline (`request_deadline`)."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            super().connect_tcp(host, port, timeout, local_address, socket_options)
+        )
+
+
+class GuardedBackend(DeadlineBackend):
     """Connects only to addresses the policy permits: the check is on the address
     actually connected to, for every connection, so for every redirect hop too."""
 
@@ -294,11 +376,14 @@ def _get(
     follow_redirects: bool = True,
 ) -> tuple[httpx.Response, bytes]:
     """GET with the body read as a stream: cut at `max_size` bytes, and abandoned at the
-    `deadline` (time.monotonic()) however slowly the server trickles it."""
+    `deadline` (time.monotonic()) however slowly the server trickles its headers or body."""
     try:
-        with client.stream(
-            "GET", url, headers=headers, follow_redirects=follow_redirects
-        ) as response:
+        with (
+            request_deadline(deadline),
+            client.stream(
+                "GET", url, headers=headers, follow_redirects=follow_redirects
+            ) as response,
+        ):
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_size:
                 raise _too_large(url, max_size, response.status_code)
@@ -315,6 +400,8 @@ def _get(
     except httpx.TooManyRedirects:
         raise FetchError(f"{url}: too many redirects", reason="too_many_redirects") from None
     except httpx.TimeoutException:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise FetchError(f"{url}: took longer than allowed", reason="timeout") from None
         raise FetchError(f"{url}: timed out", reason="timeout") from None
     except httpx.InvalidURL as exc:
         raise FetchError(f"{url}: invalid URL: {exc}", reason="invalid_url") from None

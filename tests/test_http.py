@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import socket
+import threading
 import time
 import tracemalloc
 import zlib
+from collections.abc import Callable
 
 import pytest
 
@@ -356,3 +359,69 @@ def test_a_renewed_fetcher_remembers_robots_and_host_waits(site: LocalSite) -> N
         assert not renewed.robots.allows(site.url("/private/b.html"))
         assert renewed.settings.timeout == 7.0
     assert site.hits("/robots.txt") == 1
+
+
+def _raw_server(answer: Callable[[socket.socket], None]) -> tuple[str, threading.Event]:
+    """A server on 127.0.0.1 that reads a request and then runs `answer` on the socket,
+    until the client hangs up or the returned event is set."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        with listener:
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    connection, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                with connection:
+                    connection.recv(65536)
+                    with contextlib.suppress(OSError):  # the client gave up, as it should
+                        answer(connection)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/article.html", stop
+
+
+def _headers_a_byte_a_second(connection: socket.socket) -> None:
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"x" * 600:
+        connection.sendall(bytes([byte]))
+        time.sleep(0.3)
+
+
+def _continue_forever(connection: socket.socket) -> None:
+    for _ in range(600):
+        connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        time.sleep(0.3)
+
+
+@pytest.mark.parametrize("answer", [_headers_a_byte_a_second, _continue_forever])
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_server_trickling_its_headers_is_cut_at_the_total_timeout(
+    answer: Callable[[socket.socket], None], guarded: bool
+) -> None:
+    # An audit: each byte (or each "100 Continue") started a new read timeout, so the
+    # request never ended, and its poll held a slot of max_concurrent_polls for good.
+    url, stop = _raw_server(answer)
+    port = url.split(":")[2].split("/")[0]
+    settings = FetchSettings(
+        timeout=5,
+        total_timeout=2,
+        robots_txt=False,
+        per_host_delay=0,
+        **(
+            {"private_allowlist": (f"127.0.0.1:{port}",)}
+            if guarded
+            else {"allow_private_addresses": True}
+        ),
+    )
+    started = time.monotonic()
+    try:
+        with Fetcher(settings) as fetcher, pytest.raises(FetchError) as caught:
+            fetcher.page(url)
+    finally:
+        stop.set()
+    assert caught.value.reason == "timeout"
+    assert "took longer than allowed" in str(caught.value)
+    assert time.monotonic() - started < 4
