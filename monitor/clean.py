@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from monitor.printable import printable
 from monitor.records import CleanedArticle, ExtractedArticle
 
 AD_MARKER = re.compile(r"\[\s*/?\s*ad_?\d+\s*\]", re.IGNORECASE)
@@ -27,7 +28,7 @@ def clean_article(article: ExtractedArticle) -> CleanedArticle:
 def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
     """The cleaned text and the names of what was removed from it."""
     removed: list[str] = []
-    normalized = unicodedata.normalize("NFC", text)
+    normalized = unicodedata.normalize("NFC", printable(text))
     if AD_MARKER.search(normalized):
         removed.append("ad_markers")
         # Until none is left: removing "[ad_1]" from "[[ad_1]ad_2]" leaves a marker.

@@ -36,6 +36,7 @@ from monitor.charsets import (
 )
 from monitor.errors import ExtractionError, FetchError
 from monitor.language import classify
+from monitor.printable import printable
 from monitor.records import ExtractedArticle, FeedEntry, FetchedPage
 from monitor.urls import canonical_url, site_of
 
@@ -423,7 +424,7 @@ def _html_language(tree: Any) -> str | None:
 def _clean(value: str | None) -> str | None:
     if not value:
         return None
-    text = " ".join(value.split())
+    text = " ".join(printable(value).split())
     return text or None
 
 

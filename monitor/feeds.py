@@ -32,6 +32,7 @@ from monitor.charsets import (
     windows_1252_plausible,
 )
 from monitor.errors import FeedParseError, FetchError
+from monitor.printable import printable
 from monitor.records import MAX_URL_LENGTH, FeedDocument, FeedEntry
 from monitor.urls import canonical_url
 
@@ -42,7 +43,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         return _distinct_guids(_parse_json_feed(body, url=url))
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     response_headers.setdefault("content-location", url)
-    parsed, misread = _parse(body, response_headers)
+    parsed, misread = _parse(_without_impossible_references(body), response_headers)
     malformed = _bozo_reason(parsed) if _is_malformed(parsed) else None
     if misread:
         malformed = f"{misread}; {malformed}" if malformed else misread
@@ -101,6 +102,22 @@ def _distinct_guids(document: FeedDocument) -> FeedDocument:
 
 
 _JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
+_CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _without_impossible_references(body: bytes) -> bytes:
+    """`body` with each reference to a character that cannot exist (`&#xD800;`, a
+    surrogate; `&#0;`; past U+10FFFF) made U+FFFD's: feedparser encodes what a
+    reference names as UTF-8 and raises on those."""
+    if b"&#" not in body:
+        return body
+
+    def replaced(found: re.Match[bytes]) -> bytes:
+        code = int(found[1], 16) if found[1] else int(found[2])
+        impossible = code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF
+        return b"&#xFFFD;" if impossible else found[0]
+
+    return _CHARACTER_REFERENCE.sub(replaced, body)
 
 
 def _parse_json_feed(body: bytes, *, url: str) -> FeedDocument:
@@ -284,7 +301,11 @@ def _feed_entry(
         link = guid if guid and guid.startswith(("http://", "https://")) else None
     if not link:
         return None
-    link = _CONTROL.sub(lambda control: quote(control[0]), urljoin(base, link.strip()))
+    # Controls percent-encoded (they may mean something to the server), then what is
+    # never text (a surrogate, U+FFFD, a bidi override) dropped.
+    link = printable(
+        _CONTROL.sub(lambda control: quote(control[0]), urljoin(base, link.strip())), ""
+    )
     try:
         url = canonical_url(link)
     except FetchError:
@@ -316,7 +337,7 @@ def _entry_time(raw: Any) -> datetime | None:
 def _plain_text(value: object) -> str | None:
     if not isinstance(value, str):
         return None
-    text = _CONTROL.sub(" ", value)
+    text = printable(value)
     if "<" in text:
         with contextlib.suppress(ParserError, ValueError):
             text = lxml.html.fromstring(text).text_content()
@@ -331,5 +352,5 @@ _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]
 
 
 def _words(text: str) -> str:
-    """`text` on one line: control characters dropped, runs of whitespace made one space."""
-    return " ".join(_CONTROL.sub(" ", text).split())
+    """`text` on one line: what is never text dropped, runs of whitespace made one space."""
+    return " ".join(printable(text).split())

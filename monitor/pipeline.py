@@ -182,7 +182,10 @@ class Pipeline:
                 if response.not_modified
                 else parse_feed(response.body, url=response.url, headers=response.headers)
             )
-        except StageError as error:
+        except Exception as caught:  # noqa: BLE001 - logged with its traceback by _unexpected
+            # A parser's own bug on a hostile feed fails this poll, as a stage's error
+            # does, rather than every poll of the feed and (in run-once) the run.
+            error = caught if isinstance(caught, StageError) else _unexpected(feed, caught)
             report.error = str(error)
             if self.stop.is_set():
                 log.info(
@@ -511,6 +514,18 @@ class Pipeline:
         )
         log.info("duplicate (same_url): %s", entry.url, extra=_event(feed, entry.url, "duplicate"))
         return Outcome.DUPLICATE
+
+
+def _unexpected(feed: FeedSettings, error: Exception) -> StageError:
+    """An exception no stage expected, logged with its traceback (a bug to report) and
+    recorded as the poll's failure."""
+    log.error(
+        "feed failed unexpectedly: %s",
+        feed.name,
+        exc_info=error,
+        extra=_event(feed, feed.url, "poll_failed:unexpected_error"),
+    )
+    return StageError(f"{type(error).__name__}: {error}", reason="unexpected_error")
 
 
 def _event(feed: FeedSettings, url: str, outcome: str) -> dict[str, str]:

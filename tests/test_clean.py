@@ -49,3 +49,18 @@ def test_source_link_only_removed_at_the_end() -> None:
 def test_whitespace_is_normalised() -> None:
     text, _ = clean_text("  A   line\twith  spaces \n\n\n Next\u00a0line ")
     assert text == "A line with spaces\nNext line"
+
+
+def test_what_is_never_text_leaves_the_article() -> None:
+    # An audit: "&#xD800;" and "&#0;" in a page, which an HTML parser reads as U+FFFD,
+    # were stored; docs/security.md says text is never stored with replacement characters.
+    text, _ = clean_text(
+        "Lone surrogate \ufffd and NUL \ufffd references.\n"
+        "A \u202eroved\u202c override, a \x85 control, \ud800 and \ufffe.\n"
+        "ការជួញដូរ\u200bមនុស្ស keeps its zero-width space; tabs\tstay words."
+    )
+    lines = text.split("\n")
+    assert lines[0] == "Lone surrogate and NUL references."
+    assert lines[1] == "A roved override, a control, and ."
+    assert lines[2] == "ការជួញដូរ\u200bមនុស្ស keeps its zero-width space; tabs stay words."
+    text.encode("utf-8")

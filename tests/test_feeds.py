@@ -212,3 +212,37 @@ def test_an_atom_category_is_stored_by_its_label() -> None:
     )
     (entry,) = parse_feed(atom, url="https://news.example/feed.atom").entries
     assert entry.categories == ("Trafficking in Persons", "asia/cambodia")
+
+
+def test_characters_that_are_never_text_leave_every_field_of_a_feed() -> None:
+    # An audit: a lone surrogate (&#xD800;) reached the database driver, which cannot
+    # encode it, and took the whole run down; bidi overrides and C1 controls were stored.
+    rss = (
+        "<rss version='2.0'><channel><title>Wire &#xD800;</title><item>"
+        "<title>Raid &#xD800; in \u202eKoh Kong\u202c \ufffe now &#x85;</title>"
+        "<guid>urn:&#xDFFF;1</guid><category>Scam &#xD800;compounds</category>"
+        "<link>https://news.example/raid&#xD800;.html</link></item></channel></rss>"
+    ).encode("utf-8", "surrogatepass")
+    document = parse_feed(rss, url="https://news.example/feed.rss")
+    json_feed = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Wire \ud800",
+            "items": [
+                {
+                    "id": "urn:\ud8001",
+                    "url": "https://news.example/raid.html",
+                    "title": "Raid \ud800 in \u202eKoh Kong",
+                    "tags": ["Scam \ud800compounds"],
+                }
+            ],
+        }
+    ).encode()
+    for parsed in (document, parse_feed(json_feed, url="https://news.example/feed.json")):
+        (entry,) = parsed.entries
+        fields = [parsed.title, entry.title, entry.guid, entry.link, entry.url, *entry.categories]
+        for field in fields:
+            assert field is not None
+            field.encode("utf-8")  # a lone surrogate would raise here
+            assert not {"\ufffe", "\ufffd", "\u202e", "\u202c", "\x85"} & set(field), field
+        assert entry.title is not None and "Koh Kong" in entry.title

@@ -54,6 +54,58 @@ def test_a_failing_feed_is_recorded_and_the_others_run(site: LocalSite, store: S
     assert feeds["feeds/wire.atom"].consecutive_failures == 0
 
 
+def test_a_feed_a_parser_cannot_read_is_a_failed_poll_and_the_others_run(
+    site: LocalSite, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A parser's own bug (feedparser raised UnicodeEncodeError on "&#xD800;") took the
+    # whole run-once down, and in the daemon failed every poll without a record.
+    real = parse_feed
+
+    def buggy(body: bytes, *, url: str, headers: Any = None) -> Any:
+        if "national" in url:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real(body, url=url, headers=headers)
+
+    monkeypatch.setattr(pipeline_module, "parse_feed", buggy)
+    summary = run_once(settings(site, "feeds/national.rss", "feeds/wire.atom"), store)
+    assert summary.feeds_polled == 2 and summary.feeds_failed == 1
+    assert summary.total("stored") > 0
+    feeds = {row.name: row for row in rows(store, Feed)}
+    failed = feeds["feeds/national.rss"]
+    assert failed.consecutive_failures == 1
+    assert failed.last_error.startswith("unexpected_error: UnicodeEncodeError")
+
+
+def test_what_is_never_text_is_not_stored_from_a_feed_or_a_page(
+    site: LocalSite, store: Store
+) -> None:
+    sentence = (
+        "<p>Police in Koh Kong freed 41 workers &#xD800;from a scam compound &#0;on"
+        " Tuesday, provincial officials said.</p>"
+    )
+    page = f"<html><body><article><h1>Raid in Koh Kong</h1>{sentence * 6}</article></body></html>"
+    site.route(
+        "/hostile/raid.html",
+        lambda _: (200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()),
+    )
+    feed = (
+        "<rss version='2.0'><channel><title>H &#xD800;</title><item>"
+        f"<title>Raid &#xD800; in \u202eKoh Kong</title><guid>h1</guid>"
+        f"<link>{site.url('/hostile/raid.html')}</link></item></channel></rss>"
+    )
+    site.route(
+        "/hostile.rss",
+        lambda _: (200, {"Content-Type": "application/rss+xml"}, feed.encode()),
+    )
+    summary = run_once(settings(site, "hostile.rss"), store)
+    assert summary.total("stored") == 1
+    ((title,),) = [(row.title,) for row in rows(store, Entry)]
+    ((text, stored_title),) = [(row.text, row.title) for row in rows(store, Article)]
+    assert title == "Raid in Koh Kong"
+    assert "\ufffd" not in text and "freed 41 workers from a scam compound on Tuesday" in text
+    assert "\ufffd" not in stored_title and "\u202e" not in stored_title
+
+
 def test_not_a_feed_is_recorded(site: LocalSite, store: Store) -> None:
     site.route(
         "/feeds/html.rss", lambda _: (200, {"Content-Type": "text/html"}, b"<html>hi</html>")
