@@ -207,6 +207,8 @@ def classify(
     if _follow_up(comparison):
         return None
     words = comparison.words
+    if _one_template(comparison):
+        return None
     if (
         numbers >= NUMBERS_SHARED
         and words.of_smaller >= NEAR_DUPLICATE_WORDS
@@ -229,6 +231,15 @@ def classify(
     ):
         return DuplicateKind.REWRITE, round(comparison.entities, 4)
     return None
+
+
+def _one_template(comparison: Comparison) -> bool:
+    """Two stories told from one template (police statements, wire briefs): word for
+    word the same after their leads, and their leads name another place, nationality
+    or day, or give another count."""
+    return (comparison.leads_name_apart or comparison.lead_count_changed) and (
+        comparison.same_after_leads
+    )
 
 
 def _follow_up(comparison: Comparison) -> bool:
@@ -265,7 +276,9 @@ def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> P
         return PairReport(verdict, measures, f"a copy: the `{verdict[0]}` rule fits")
     lowest = min(NUMBERS_SHARED, REWRITE_NUMBERS)
     if numbers < lowest:
-        reason = f"other figures: numbers shared {numbers:.2f}, every rule asks {lowest}"
+        reason = (
+            f"other figures: numbers shared {_short_of(numbers, lowest)}, every rule asks {lowest}"
+        )
     elif comparison.numbers_cited < FEW_NUMBERS and comparison.leads_differ:
         reason = (
             f"the shorter cites fewer than {FEW_NUMBERS} numbers and each lead says"
@@ -276,6 +289,11 @@ def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> P
             "a follow-up: a lead cites a number the other text never does, and"
             f" paragraphs covered {_short_of(comparison.paragraphs_covered, FOLLOW_UP_COVERAGE)}"
             f" < {FOLLOW_UP_COVERAGE} (a copy covers them all)"
+        )
+    elif _one_template(comparison):
+        reason = (
+            "one template, two stories: word for word alike after their leads, which"
+            " name another place, nationality or day, or give another count"
         )
     else:
         missed = {

@@ -22,6 +22,7 @@ import importlib.util
 import re
 import sys
 import threading
+import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = np.empty(0, dtype=np.uint32)
 PARAGRAPH_MATCH = 0.25
 LEAD_MIN_TOKENS = 12
+# Two leads sharing this much of the smaller one's word shingles tell one event alike.
+LEADS_ALIKE = 0.5
+# Two texts sharing this much of their words after their leads come from one template.
+TEMPLATE_AFTER_LEAD = 0.9
 
 
 Shingles = np.ndarray  # sorted, unique uint32 hashes
@@ -74,6 +79,21 @@ class TextFeatures:
     # The lead's word shingles (grapheme shingles in unspaced scripts): where a story
     # says whose and where it is, which a copy keeps as it stands.
     lead_words: np.ndarray
+    # The names and numbers of the lead (casefolded; numbers as `cited_numbers` gives
+    # them), and every name and number of the text: one story told twice from one
+    # template differs in them, "Police in Svay Rieng…" for "Police in Preah Sihanouk…".
+    lead_entities: frozenset[str]
+    entity_words: frozenset[str]
+    # The lead's counts: `lead_numbers` and the numbers it spells out ("four people").
+    lead_counts: frozenset[str]
+    # Whether the lead is in a script without capitals (Khmer, Chinese…): no names.
+    lead_unspaced: bool
+    # The lead's skeleton shingles: what a spinner leaves of it, to tell whether two
+    # leads tell one event alike.
+    lead_skeleton: np.ndarray
+    # The word shingles of the paragraphs after the lead: the same, word for word, in
+    # two stories told from one template; a spinner's copy changes words everywhere.
+    after_lead_words: np.ndarray
     token_count: int
     # The skeleton shingles of each paragraph, one after the other, and where each
     # paragraph's run ends: to see how much of a text another one covers.
@@ -82,22 +102,43 @@ class TextFeatures:
 
 
 def text_features(text: str) -> TextFeatures:
-    paragraph_tokens = [tokenize(paragraph) for paragraph in text.split("\n") if paragraph]
+    paragraphs = [paragraph for paragraph in text.split("\n") if paragraph]
+    paragraph_tokens = [tokenize(paragraph) for paragraph in paragraphs]
     tokens = [token for paragraph in paragraph_tokens for token in paragraph]
     numbers = frozenset(token.text for token in tokens if token.role is Role.NUMBER)
-    lead = next((p for p in paragraph_tokens if len(p) >= LEAD_MIN_TOKENS), ())
+    lead_at = _lead(paragraphs, paragraph_tokens)
+    lead = _with_ascii_digits(paragraph_tokens[lead_at]) if lead_at is not None else ()
+    after_lead = [
+        token
+        for paragraph in paragraph_tokens[(lead_at if lead_at is not None else -1) + 1 :]
+        for token in paragraph
+    ]
     names = {token.text for token in tokens if token.role is Role.NAME}
     spelled = spelled_numbers(tokens)
+    cited = cited_numbers(tokens, spelled)
     paragraph_shingles, paragraph_ends = _paragraph_skeletons(paragraph_tokens)
     return TextFeatures(
-        words=np.unique(np.concatenate([_EMPTY, *_word_shingle_arrays(tokens)])),
+        words=np.unique(
+            np.concatenate([_EMPTY, *_word_shingle_arrays(_with_ascii_digits(tokens))])
+        ),
         skeleton=np.unique(paragraph_shingles),
         entities=_hashes(names | numbers),
         numbers=numbers,
         lead_numbers=_lead_numbers(lead),
         spelled_numbers=spelled,
-        cited_numbers=cited_numbers(tokens, spelled),
+        cited_numbers=cited,
         lead_words=np.unique(np.concatenate([_EMPTY, *_word_shingle_arrays(lead)])),
+        lead_entities=frozenset(token.text for token in lead if token.role is Role.NAME)
+        | cited_numbers(lead, spelled_numbers(lead)),
+        entity_words=frozenset(names) | numbers | cited,
+        lead_counts=_lead_numbers(lead) | (spelled_numbers(lead) - _NOT_A_COUNT),
+        lead_unspaced=any(token.role is Role.UNSPACED for token in lead),
+        after_lead_words=np.unique(
+            np.concatenate([_EMPTY, *_word_shingle_arrays(_with_ascii_digits(after_lead))])
+        ),
+        lead_skeleton=np.unique(
+            np.concatenate([_EMPTY, _shingles_array(_skeleton(lead), SKELETON_SHINGLE)])
+        ),
         token_count=len(tokens),
         paragraph_shingles=paragraph_shingles,
         paragraph_ends=paragraph_ends,
@@ -151,6 +192,68 @@ _MONTHS = frozenset(
         "dec",
     ]
 )
+
+
+# How a sentence ends, in the scripts of the news monitored: a headline does not.
+_SENTENCE_END = (
+    ".",
+    "!",
+    "?",
+    '"',
+    "'",
+    "\u201d",
+    "\u2019",
+    ")",
+    "\u3002",
+    "\uff01",
+    "\uff1f",
+    "\u17d4",
+    "\u17d5",
+)
+_LEAD_SEARCH = 3
+
+
+def _lead(paragraphs: Sequence[str], paragraph_tokens: Sequence[Sequence[Token]]) -> int | None:
+    """Which paragraph is the story's first: of the first few of LEAD_MIN_TOKENS tokens
+    or more, the first that ends as a sentence does. A headline kept in the text is
+    long enough in a script without spaces (each character a token) but ends without a
+    full stop; a copy's new headline would otherwise be its lead."""
+    long_enough = [
+        number for number, tokens in enumerate(paragraph_tokens) if len(tokens) >= LEAD_MIN_TOKENS
+    ][:_LEAD_SEARCH]
+    for number in long_enough:
+        if paragraphs[number].rstrip().endswith(_SENTENCE_END):
+            return number
+    return long_enough[0] if long_enough else None
+
+
+def _with_ascii_digits(tokens: Sequence[Token]) -> Sequence[Token]:
+    """The tokens with each number once, in ASCII digits, where it is written: a Khmer
+    copy that writes "12" for "១២" keeps its source's wording. (The tokenizer gives a
+    number in Khmer or Thai digits as its digits, graphemes, and after the run the
+    number itself, in ASCII digits.)"""
+    if all(token.text.isascii() for token in tokens if token.role is not Role.CONTENT):
+        return tokens
+    result: list[Token] = []
+    digits, at = "", 0
+    for token in tokens:
+        if token.role is Role.UNSPACED and token.text.isdecimal():
+            if not digits:
+                at = len(result)
+            digits += str(unicodedata.decimal(token.text[0], 0))
+            continue
+        if token.role is Role.NUMBER:
+            number = Token("".join(str(unicodedata.decimal(c, c)) for c in token.text), token.role)
+            if digits and number.text.startswith(digits):
+                result.insert(at, number)
+                digits = ""
+                continue
+            result.append(number)
+            continue
+        if digits and token.role is not Role.UNSPACED:
+            digits = ""
+        result.append(token)
+    return result
 
 
 def _lead_numbers(lead: Sequence[Token]) -> frozenset[str]:
@@ -385,10 +488,44 @@ class Comparison:
         source's lead as it stands: at most one side adds to it (a dateline, its
         outlet, an opening sentence)."""
         first, second = self._first, self._second
+        return _says_more(first, second) and _says_more(second, first)
+
+    @cached_property
+    def leads_name_apart(self) -> bool:
+        """Whether each text's lead names someone or something, or cites a number, that
+        the other text never does: two stories told from one template ("Police in Svay
+        Rieng arrested…", "Police in Preah Sihanouk arrested…"), which share nearly all
+        their words. A copy keeps its source's lead; at most one side adds to it (a
+        dateline, its outlet). In scripts without capitals, any word of the lead."""
+        first, second = self._first, self._second
+        if first.lead_unspaced or second.lead_unspaced:
+            return self.leads_differ
         return bool(
-            np.isin(first.lead_words, second.words, invert=True).any()
-            and np.isin(second.lead_words, first.words, invert=True).any()
+            first.lead_entities - second.entity_words and second.lead_entities - first.entity_words
         )
+
+    @cached_property
+    def same_after_leads(self) -> bool:
+        """Whether the texts are word for word the same after their leads (or neither
+        has more than a lead): what a template keeps, where a spinner changes words in
+        every paragraph."""
+        first, second = self._first.after_lead_words, self._second.after_lead_words
+        if not first.size or not second.size:
+            return not first.size and not second.size
+        return Overlap.between(first, second).of_smaller >= TEMPLATE_AFTER_LEAD
+
+    @cached_property
+    def lead_count_changed(self) -> bool:
+        """Whether a lead gives a count the other text never does, in a lead otherwise
+        like the other's: "arrested four people" for "arrested three people", the same
+        statement about another raid. (A lead of its own with numbers, an editor's note
+        put first, shares little with the other lead.)"""
+        first, second = self._first, self._second
+        if not (first.lead_counts - second.entity_words or second.lead_counts - first.entity_words):
+            return False
+        smaller = min(first.lead_skeleton.size, second.lead_skeleton.size)
+        shared = np.isin(first.lead_skeleton, second.lead_skeleton).sum() if smaller else 0
+        return bool(smaller) and shared >= LEADS_ALIKE * smaller
 
     @cached_property
     def paragraphs_covered(self) -> float:
@@ -403,6 +540,14 @@ class Comparison:
             f"entities={self.entities:.3f}, numbers_shared={self.numbers_shared:.3f}, "
             f"paragraphs_covered={self.paragraphs_covered:.3f})"
         )
+
+
+def _says_more(text: TextFeatures, other: TextFeatures) -> bool:
+    """Whether `text`'s lead has a word shingle that `other` never has. (Its lead's too:
+    a lead's last shingle, cut at the paragraph's end, is not among the whole text's,
+    whose shingles run on into the next paragraph.)"""
+    new = np.isin(text.lead_words, other.words, invert=True)
+    return bool((new & np.isin(text.lead_words, other.lead_words, invert=True)).any())
 
 
 def compare(first: TextFeatures, second: TextFeatures) -> Comparison:
