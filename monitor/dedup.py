@@ -242,6 +242,13 @@ def _one_template(comparison: Comparison) -> bool:
     )
 
 
+def told_from_one_template(first: TextFeatures, second: TextFeatures) -> bool:
+    """`_one_template` of two texts: two kept stories a newcomer resembles both of are
+    not merged when they are (a spun copy of one brief verifies against its template's
+    other briefs too)."""
+    return _one_template(compare(first, second))
+
+
 def _follow_up(comparison: Comparison) -> bool:
     """A new event in a lead, over background paragraphs reused word for word: the
     lead's own number says so, and the paragraphs it does not share with the story."""

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from monitor.chinese import simplified
 from monitor.tokens import Role, Token, tokenize
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = np.empty(0, dtype=np.uint32)
 PARAGRAPH_MATCH = 0.25
 LEAD_MIN_TOKENS = 12
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Two leads sharing this much of the smaller one's word shingles tell one event alike.
 LEADS_ALIKE = 0.5
 # Two texts sharing this much of their words after their leads come from one template.
@@ -102,6 +104,10 @@ class TextFeatures:
 
 
 def text_features(text: str) -> TextFeatures:
+    if _HAN.search(text):
+        # Read as Simplified, as the rules and search read it: a Taiwanese or Hong Kong
+        # outlet's copy in Traditional characters is a copy, not a text of its own.
+        text = simplified(text)
     paragraphs = [paragraph for paragraph in text.split("\n") if paragraph]
     paragraph_tokens = [tokenize(paragraph) for paragraph in paragraphs]
     tokens = [token for paragraph in paragraph_tokens for token in paragraph]

@@ -274,6 +274,15 @@ def test_copies_of_a_brief_are_copies(original: str, copy: str) -> None:
     assert verdict is not None and verdict[0] is DuplicateKind.NEAR_DUPLICATE
 
 
+def test_a_copy_in_traditional_characters_is_a_copy() -> None:
+    # A Taiwanese or Hong Kong outlet's copy of a Simplified story: read as Simplified,
+    # as the rules and search read it, it is word for word the story.
+    verdict = classify(
+        compare(text_features(template_text("C1")), text_features(template_text("C1t")))
+    )
+    assert verdict is not None and verdict[0] is DuplicateKind.NEAR_DUPLICATE
+
+
 def test_two_statements_from_one_template_are_two_raids() -> None:
     # Written for an audit: two provincial police statements a week apart, word for word
     # the same template and no number at all; only the leads' places tell them apart.

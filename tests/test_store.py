@@ -636,6 +636,26 @@ def test_a_recap_published_months_after_its_story_is_kept_apart(
         assert result.article_id == kept.article_id
 
 
+def test_a_spun_brief_like_two_briefs_of_its_template_merges_neither_into_the_other(
+    store: Store,
+) -> None:
+    # An audit: a spun copy of one police brief verifies against the template's other
+    # briefs as well (the spinner's changes hide the template's), and the store then
+    # merged every brief it resembled into one story: seven raids became one.
+    folder = Path(__file__).parent / "fixtures" / "templates"
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    kept = {}
+    for name in ("A1", "A2", "A1s"):
+        url = f"http://127.0.0.1:1/news/{name}"
+        article = article_at(url, (folder / f"{name}.txt").read_text(encoding="utf-8"), 9)
+        kept[name] = ingest(store, feed_id, claim_for(store, feed_id, url), article)
+    assert kept["A1"].article_id != kept["A2"].article_id
+    assert kept["A1s"].outcome is Outcome.DUPLICATE
+    with store.engine.connect() as connection:
+        articles = connection.execute(sa.text("SELECT count(*) FROM articles")).scalar_one()
+    assert articles == 2  # both briefs kept: the spun copy merged nothing
+
+
 def test_the_feature_cache_finds_texts_by_their_numbers_until_they_leave_it() -> None:
     from monitor.similarity import text_features
     from monitor.storage.index import FeatureCache

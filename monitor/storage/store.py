@@ -28,6 +28,7 @@ from monitor.dedup import (
     explain_pair,
     known_phrases,
     newcomer_is_original,
+    told_from_one_template,
     verify,
 )
 from monitor.health import FeedHistory, Health, backoff_delay, feed_health
@@ -1138,12 +1139,15 @@ class Store:
         """Other kept articles this text is also a copy of were one story all along (copies
         of an original that arrived last): merge them into `kept_id`."""
         merged = []
+        story = next((c.features for c in found if c.article_id == kept_id), dedup.features)
         for candidate in found:
             if candidate.article_id == kept_id:
                 continue
             verdict = verify(dedup, candidate)
             if verdict is None and not candidate.same_fingerprint:
                 continue
+            if verdict is not None and told_from_one_template(story, candidate.features):
+                continue  # the newcomer's likeness to both is no proof they are one story
             kind, similarity = verdict or (DuplicateKind.EXACT_TEXT, 1.0)
             other = session.get(Article, candidate.article_id)
             if other is None:
