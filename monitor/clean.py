@@ -18,6 +18,29 @@ SOURCE_LINK = re.compile(r"^(?:source\s+link|source|original\s+article)\s*[:.]?$
 TAGS_LINE = re.compile(r"^[-–—•*]?\s*tags?\s*:", re.IGNORECASE)
 # Shorter paragraphs ("Advertisement", "***", a one-line quote) may repeat legitimately.
 _MIN_WORDS_FOR_REPEAT = 8
+# Lines a site puts inside the article that are not the article: an ad slot's label, a
+# link to another story ("Read more: Police free 40 workers in Bavet" would tag this
+# story with Bavet), a subscription appeal. Short lines only: a paragraph of the story
+# may begin "Read more" too.
+_INSERT = re.compile(
+    r"(?:advertisement|advertising|sponsored(?: content)?|\W+)\W*"
+    r"|(?:read (?:more|also)|also read|related(?: stories| articles| news)?|see also"
+    r"|recommended(?: stories)?|more on this(?: story)?|you may also like"
+    r"|អានបន្ថែម|ព័ត៌មានពាក់ព័ន្ធ|ข่าวที่เกี่ยวข้อง|อ่านเพิ่มเติม|相关阅读|延伸阅读|推荐阅读"
+    r"|相關閱讀|延伸閱讀|xem thêm|baca juga)\s*[:：៖-].*"
+    r"|enjoying this article\?.*|(?:click here to )?subscribe (?:now|today|for|to) .*",
+    re.IGNORECASE,
+)
+_INSERT_MAX_WORDS = 30
+# The closing lines of a page's template: a copyright line, a newsletter or donation
+# appeal, a social-media call. Only at the end, and short.
+_CLOSING = re.compile(
+    r"(?:©|\(c\)\s*\d{4}|copyright\b).*"
+    r"|.*\b(?:sign up (?:here|now|for)|subscribe to (?:our|the) [\w' ]*newsletter"
+    r"|support (?:our|independent) journalism|donate to|follow us on)\b.*",
+    re.IGNORECASE,
+)
+_CLOSING_MAX_WORDS = 40
 
 
 def clean_article(article: ExtractedArticle) -> CleanedArticle:
@@ -36,6 +59,10 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
             normalized = AD_MARKER.sub(" ", normalized)
     paragraphs = [" ".join(line.split()) for line in normalized.splitlines()]
     paragraphs = [paragraph for paragraph in paragraphs if paragraph]
+    kept = [paragraph for paragraph in paragraphs if not _is_insert(paragraph)]
+    if len(kept) != len(paragraphs) and kept:
+        removed.append("inserts")
+        paragraphs = kept
     # Repeats first: dropping a repeated last paragraph can leave a "Source link" last.
     paragraphs, repeated = _drop_exact_repeats(paragraphs)
     paragraphs, trailing = _drop_trailing_boilerplate(paragraphs)
@@ -43,6 +70,10 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
     if repeated:
         removed.append("repeated_paragraphs")
     return "\n".join(paragraphs), tuple(removed)
+
+
+def _is_insert(paragraph: str) -> bool:
+    return len(paragraph.split()) <= _INSERT_MAX_WORDS and bool(_INSERT.fullmatch(paragraph))
 
 
 def _drop_trailing_boilerplate(paragraphs: list[str]) -> tuple[list[str], list[str]]:
@@ -53,6 +84,12 @@ def _drop_trailing_boilerplate(paragraphs: list[str]) -> tuple[list[str], list[s
             removed.append("source_link")
         elif TAGS_LINE.match(last) and len(last) < 300:
             removed.append("tags_line")
+        elif (
+            len(paragraphs) > 1
+            and len(last.split()) <= _CLOSING_MAX_WORDS
+            and _CLOSING.fullmatch(last)
+        ):
+            removed.append("closing_lines")
         else:
             break
         paragraphs = paragraphs[:-1]

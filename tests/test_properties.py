@@ -554,7 +554,14 @@ def test_clean_text_never_raises(text: str) -> None:
     paragraphs = cleaned.split("\n") if cleaned else []
     assert all(paragraph and paragraph == " ".join(paragraph.split()) for paragraph in paragraphs)
     assert cleaned.splitlines() == paragraphs
-    assert set(removed) <= {"ad_markers", "source_link", "tags_line", "repeated_paragraphs"}
+    assert set(removed) <= {
+        "ad_markers",
+        "source_link",
+        "tags_line",
+        "repeated_paragraphs",
+        "inserts",
+        "closing_lines",
+    }
     assert len(set(removed)) == len(removed)
     assert not AD_MARKER.search(cleaned)
     assert clean_text(text) == (cleaned, removed)
