@@ -37,7 +37,11 @@ _INSERT_MAX_WORDS = 30
 _CLOSING = re.compile(
     r"(?:©|\(c\)\s*\d{4}|copyright\b).*"
     r"|.*\b(?:sign up (?:here|now|for)|subscribe to (?:our|the) [\w' ]*newsletter"
-    r"|support (?:our|independent) journalism|donate to|follow us on)\b.*",
+    r"|support (?:our|independent) journalism|donate to|follow us on)\b.*"
+    # A photo's caption and credit, and an editor's credit line, left at the end by the
+    # extraction: "… Dec. 4, 2026. (Photo by Phearum/Xinhua)", "新华社发（索帕摄）", "编辑：王芳".
+    r"|.*[(（](?:photo|photos|file photo)\b[^)）]*[)）]\W*"
+    r"|.*(?:新华社发|摄)[)）]?|(?:责任编辑|编辑|责编|記者|记者|摄影)\s*[：:].{0,30}",
     re.IGNORECASE,
 )
 _CLOSING_MAX_WORDS = 40

@@ -87,3 +87,17 @@ def test_what_is_never_text_leaves_the_article() -> None:
     assert lines[1] == "A roved override, a control, and ."
     assert lines[2] == "ការជួញដូរ\u200bមនុស្ស keeps its zero-width space; tabs stay words."
     text.encode("utf-8")
+
+
+def test_a_caption_or_an_editor_credit_left_at_the_end_leaves_the_text() -> None:
+    story = "Cambodia deported 126 Chinese nationals on Thursday, the immigration department said."
+    for closing in (
+        "Chinese suspects are escorted to board a plane at the Techo International Airport"
+        " in Phnom Penh, Cambodia, Dec. 4, 2026. (Photo by Phearum/Xinhua)",
+        "12月3日，在柬埔寨西哈努克省，获救人员在警察局等候。新华社发（索帕摄）",
+        "编辑：王芳",
+    ):
+        assert clean_text(f"{story}\n{closing}") == (story, ("closing_lines",))
+    # Inside the text, or the last paragraph of the story itself: kept.
+    told = f"{story}\nThe ministry said the flights would continue. (Reuters)"
+    assert clean_text(told)[0] == told
