@@ -130,7 +130,7 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         url=url,
         title=title,
         text=text,
-        author=_clean(metadata.author),
+        author=_byline(_clean(metadata.author), url),
         published_at=published_at,
         language=detect_language(text, html_language),
         site=site_of(url),
@@ -426,6 +426,27 @@ def _clean(value: str | None) -> str | None:
         return None
     text = " ".join(printable(value).split())
     return text or None
+
+
+# What content systems put where a writer's name belongs.
+_NO_WRITER = re.compile(
+    r"(?:by\s+)?(?:the\s+)?(?:admin(?:istrator)?|staff(?:\s+(?:reporter|writer)s?)?|editor(?:ial)?"
+    r"(?:\s+(?:team|desk|board))?|web\s*desk|news\s*desk|newsroom|guest|anonymous|unknown"
+    r"|reporter|correspondent)",
+    re.IGNORECASE,
+)
+
+
+def _byline(author: str | None, url: str) -> str | None:
+    """The author, unless it is a content system's placeholder ("Admin", "Staff
+    Reporter") or the site itself ("Khmer Times" on khmertimeskh.com): no writer."""
+    if author is None or _NO_WRITER.fullmatch(author):
+        return None
+    letters = "".join(character for character in author.casefold() if character.isalnum())
+    host = "".join(character for character in site_of(url).casefold() if character.isalnum())
+    if len(letters) >= 4 and letters in host:
+        return None
+    return author
 
 
 def _first_words(text: str, limit: int = 120) -> str:
