@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import opencc
+
+# Chinese characters (CJK Unified Ideographs, Extension A, Compatibility Ideographs).
+_CHINESE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @cache
@@ -13,7 +17,10 @@ def _converter(configuration: str) -> opencc.OpenCC:
 
 
 def simplified(text: str) -> str:
-    """`text` with Traditional characters written as Simplified ones."""
+    """`text` with Traditional characters written as Simplified ones; a text without
+    Chinese characters as it is, without a pass of OpenCC over it."""
+    if not _CHINESE.search(text):
+        return text
     converted: str = _converter("t2s.json").convert(text)
     return converted
 

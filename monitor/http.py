@@ -393,8 +393,6 @@ def _get(
                 received += len(chunk)
                 if received > max_size:
                     raise _too_large(url, max_size, response.status_code)
-                if deadline is not None and time.monotonic() > deadline:
-                    raise FetchError(f"{url}: took longer than allowed", reason="timeout")
                 chunks.append(chunk)
             return response, b"".join(chunks)
     except httpx.TooManyRedirects:

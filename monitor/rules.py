@@ -53,9 +53,6 @@ _FOLDED = re.compile("[" + "".join(_FOLDS) + "]")
 # Khmer writes the subscript "t" with COENG DA or COENG TA, and both look alike.
 _KHMER_COENG_DA = "\u17d2\u178a"
 _KHMER_COENG_TA = "\u17d2\u178f"
-# Chinese characters: the text is read as Simplified, so that every Chinese phrase matches
-# what Taiwan's and Hong Kong's outlets write in Traditional (馬德望, 詐騙集團, 緬甸).
-_CHINESE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SPACES = re.compile(r"\s+")
 _UNSPACED = re.compile(
     "[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff"
@@ -69,8 +66,9 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFC", _ACCENTS.sub("", text)).replace("-", " ")
     if not text.isascii():
         text = _FOLDED.sub(_fold, text).replace(_KHMER_COENG_DA, _KHMER_COENG_TA)
-        if _CHINESE.search(text):
-            text = simplified(text)
+        # Read as Simplified, so that every Chinese phrase matches what Taiwan's and
+        # Hong Kong's outlets write in Traditional (馬德望, 詐騙集團, 緬甸).
+        text = simplified(text)
     return _SPACES.sub(" ", text).strip()
 
 

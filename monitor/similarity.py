@@ -51,8 +51,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _EMPTY = np.empty(0, dtype=np.uint32)
 PARAGRAPH_MATCH = 0.25
 LEAD_MIN_TOKENS = 12
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-# Two leads sharing this much of the smaller one's word shingles tell one event alike.
+# Two leads sharing this much of the smaller one's skeleton shingles tell one event alike.
 LEADS_ALIKE = 0.5
 # Two texts sharing this much of their words after their leads come from one template.
 TEMPLATE_AFTER_LEAD = 0.9
@@ -104,44 +103,40 @@ class TextFeatures:
 
 
 def text_features(text: str) -> TextFeatures:
-    if _HAN.search(text):
-        # Read as Simplified, as the rules and search read it: a Taiwanese or Hong Kong
-        # outlet's copy in Traditional characters is a copy, not a text of its own.
-        text = simplified(text)
+    # Read as Simplified, as the rules and search read it: a Taiwanese or Hong Kong
+    # outlet's copy in Traditional characters is a copy, not a text of its own.
+    text = simplified(text)
     paragraphs = [paragraph for paragraph in text.split("\n") if paragraph]
     paragraph_tokens = [tokenize(paragraph) for paragraph in paragraphs]
     tokens = [token for paragraph in paragraph_tokens for token in paragraph]
     numbers = frozenset(token.text for token in tokens if token.role is Role.NUMBER)
+    # For the word shingles: each number once, in ASCII digits.
+    wording = [_with_ascii_digits(paragraph) for paragraph in paragraph_tokens]
     lead_at = _lead(paragraphs, paragraph_tokens)
-    lead = _with_ascii_digits(paragraph_tokens[lead_at]) if lead_at is not None else ()
-    after_lead = [
-        token
-        for paragraph in paragraph_tokens[(lead_at if lead_at is not None else -1) + 1 :]
-        for token in paragraph
-    ]
+    lead = wording[lead_at] if lead_at is not None else ()
+    after = lead_at + 1 if lead_at is not None else 0
+    after_lead = [token for paragraph in wording[after:] for token in paragraph]
     names = {token.text for token in tokens if token.role is Role.NAME}
     spelled = spelled_numbers(tokens)
     cited = cited_numbers(tokens, spelled)
+    lead_numbers = _lead_numbers(lead)
+    lead_spelled = spelled_numbers(lead)
     paragraph_shingles, paragraph_ends = _paragraph_skeletons(paragraph_tokens)
     return TextFeatures(
-        words=np.unique(
-            np.concatenate([_EMPTY, *_word_shingle_arrays(_with_ascii_digits(tokens))])
-        ),
+        words=_word_shingles([token for paragraph in wording for token in paragraph]),
         skeleton=np.unique(paragraph_shingles),
         entities=_hashes(names | numbers),
         numbers=numbers,
-        lead_numbers=_lead_numbers(lead),
+        lead_numbers=lead_numbers,
         spelled_numbers=spelled,
         cited_numbers=cited,
-        lead_words=np.unique(np.concatenate([_EMPTY, *_word_shingle_arrays(lead)])),
+        lead_words=_word_shingles(lead),
         lead_entities=frozenset(token.text for token in lead if token.role is Role.NAME)
-        | cited_numbers(lead, spelled_numbers(lead)),
+        | cited_numbers(lead, lead_spelled),
         entity_words=frozenset(names) | numbers | cited,
-        lead_counts=_lead_numbers(lead) | (spelled_numbers(lead) - _NOT_A_COUNT),
+        lead_counts=lead_numbers | (lead_spelled - _NOT_A_COUNT),
         lead_unspaced=any(token.role is Role.UNSPACED for token in lead),
-        after_lead_words=np.unique(
-            np.concatenate([_EMPTY, *_word_shingle_arrays(_with_ascii_digits(after_lead))])
-        ),
+        after_lead_words=_word_shingles(after_lead),
         lead_skeleton=np.unique(
             np.concatenate([_EMPTY, _shingles_array(_skeleton(lead), SKELETON_SHINGLE)])
         ),
@@ -238,7 +233,10 @@ def _with_ascii_digits(tokens: Sequence[Token]) -> Sequence[Token]:
     copy that writes "12" for "១២" keeps its source's wording. (The tokenizer gives a
     number in Khmer or Thai digits as its digits, graphemes, and after the run the
     number itself, in ASCII digits.)"""
-    if all(token.text.isascii() for token in tokens if token.role is not Role.CONTENT):
+    if not any(
+        token.role is Role.UNSPACED or (token.role is Role.NUMBER and not token.text.isascii())
+        for token in tokens
+    ):
         return tokens
     result: list[Token] = []
     digits, at = "", 0
@@ -402,9 +400,14 @@ def _runs(tokens: Sequence[Token]) -> Iterable[tuple[bool, list[str]]]:
         yield unspaced, run
 
 
-def _word_shingle_arrays(tokens: Sequence[Token]) -> Iterable[np.ndarray]:
-    for unspaced, run in _runs(tokens):
-        yield _shingles_array(run, UNSPACED_SHINGLE if unspaced else WORD_SHINGLE)
+def _word_shingles(tokens: Sequence[Token]) -> np.ndarray:
+    """Word shingles of each run of a spaced script, grapheme shingles of each run of
+    an unspaced one."""
+    runs = (
+        _shingles_array(run, UNSPACED_SHINGLE if unspaced else WORD_SHINGLE)
+        for unspaced, run in _runs(tokens)
+    )
+    return np.unique(np.concatenate([_EMPTY, *runs]))
 
 
 def _skeleton(tokens: Sequence[Token]) -> list[str]:
@@ -530,8 +533,10 @@ class Comparison:
         if not (first.lead_counts - second.entity_words or second.lead_counts - first.entity_words):
             return False
         smaller = min(first.lead_skeleton.size, second.lead_skeleton.size)
-        shared = np.isin(first.lead_skeleton, second.lead_skeleton).sum() if smaller else 0
-        return bool(smaller) and shared >= LEADS_ALIKE * smaller
+        if not smaller:
+            return False
+        shared = np.isin(first.lead_skeleton, second.lead_skeleton).sum()
+        return bool(shared >= LEADS_ALIKE * smaller)
 
     @cached_property
     def paragraphs_covered(self) -> float:
