@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 import unicodedata
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -72,6 +73,9 @@ _CHARSET_PARAMETER = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORE
 # #925, still open in 2.3): one extraction at a time per process. It holds the GIL
 # nearly throughout anyway; worker processes (monitor.analysis) run it in parallel.
 EXTRACTION_LOCK = threading.Lock()
+# schema.org's Article and its kinds (NewsArticle, ReportageNewsArticle, BlogPosting,
+# LiveBlogPosting, Report…), however prefixed ("schema:NewsArticle").
+_JSON_LD_ARTICLE_TYPES = ("Article", "BlogPosting", "Posting", "Report")
 _PUBLISHED_XPATH = (
     "//meta[@property='article:published_time' or @name='article:published_time'"
     " or @property='og:published_time' or @itemprop='datePublished'"
@@ -380,22 +384,33 @@ def _parse_iso(value: str) -> datetime | None:
 
 
 def _json_ld_dates(script: str) -> list[str]:
+    """The `datePublished` values of a JSON-LD block, the article's own first: a page's
+    graph also dates its web page, its site and the related stories it lists."""
     try:
         data = json.loads(script)
     except ValueError:
         return []
-    found: list[str] = []
-    stack = [data]
-    while stack and len(found) < 10:
-        item = stack.pop()
+    found: list[tuple[int, int, str]] = []
+    queue: deque[Any] = deque([data])
+    while queue and len(found) < 10:
+        item = queue.popleft()
         if isinstance(item, dict):
             value = item.get("datePublished")
             if isinstance(value, str):
-                found.append(value)
-            stack.extend(item.values())
+                found.append((_json_ld_rank(item.get("@type")), len(found), value))
+            queue.extend(item.values())
         elif isinstance(item, list):
-            stack.extend(item)
-    return found
+            queue.extend(item)
+    return [value for _, _, value in sorted(found)]
+
+
+def _json_ld_rank(types: Any) -> int:
+    """0 for an article, 1 for a web page, 2 for anything else (a list, an image, a site)."""
+    names = [types] if isinstance(types, str) else types if isinstance(types, list) else []
+    names = [name for name in names if isinstance(name, str)]
+    if any(name.endswith(_JSON_LD_ARTICLE_TYPES) for name in names):
+        return 0
+    return 1 if any(name.endswith("WebPage") for name in names) else 2
 
 
 def detect_language(text: str, declared: str | None) -> str | None:

@@ -119,6 +119,18 @@ def test_page_without_metadata_falls_back_to_the_feed() -> None:
             '<time class="entry-date published" datetime="2024-03-14T01:00:00-05:00">x</time>',
             datetime(2024, 3, 14, 6, 0, tzinfo=UTC),
         ),
+        (
+            # The page's graph dates its web page and its site, and lists related
+            # stories: the article's own date is the one.
+            '<script type="application/ld+json">{"@graph": ['
+            '{"@type": ["schema:ReportageNewsArticle"], '
+            '"datePublished": "2024-03-14T08:00:00+07:00"}, '
+            '{"@type": ["WebPage"], "datePublished": "2024-03-14T09:00:00+07:00"}, '
+            '{"@type": "ItemList", "itemListElement": [{"@type": "ListItem", "item": '
+            '{"@type": "NewsArticle", "datePublished": "2023-06-01T08:00:00Z"}}]}, '
+            '{"@type": "WebSite", "datePublished": "2011-01-01T00:00:00Z"}]}</script>',
+            datetime(2024, 3, 14, 1, 0, tzinfo=UTC),
+        ),
         ('<meta property="article:published_time" content="2024-03-14">', None),
         ('<script type="application/ld+json">{broken</script>', None),
     ],
