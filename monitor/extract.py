@@ -39,6 +39,7 @@ from monitor.errors import ExtractionError, FetchError
 from monitor.language import classify
 from monitor.printable import printable
 from monitor.records import ExtractedArticle, FeedEntry, FetchedPage
+from monitor.titles import headline, names_site
 from monitor.urls import canonical_url, site_of
 
 log = logging.getLogger(__name__)
@@ -123,13 +124,15 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         raise ExtractionError(
             f"{page.final_url}: not the article but {wall}", reason="interstitial"
         )
-    title = _clean(metadata.title) or entry.title or _first_words(text)
+    url = _declared_url(declared_url, page.final_url)
+    title = headline(
+        _clean(metadata.title), _clean(entry.title), url, _clean(metadata.sitename)
+    ) or _first_words(text)
     published_at = choose_published_at(
         declared_time or _parse_page_date(metadata.date),
         entry.published_at,
         fetched_at=page.fetched_at,
     )
-    url = _declared_url(declared_url, page.final_url)
     return ExtractedArticle(
         url=url,
         title=title,
@@ -447,7 +450,7 @@ def _clean(value: str | None) -> str | None:
 _NO_WRITER = re.compile(
     r"(?:by\s+)?(?:the\s+)?(?:admin(?:istrator)?|staff(?:\s+(?:reporter|writer)s?)?|editor(?:ial)?"
     r"(?:\s+(?:team|desk|board))?|web\s*desk|news\s*desk|newsroom|guest|anonymous|unknown"
-    r"|reporter|correspondent)",
+    r"|reporter|correspondent|no\s+author|not\s+available)",
     re.IGNORECASE,
 )
 
@@ -455,11 +458,7 @@ _NO_WRITER = re.compile(
 def _byline(author: str | None, url: str) -> str | None:
     """The author, unless it is a content system's placeholder ("Admin", "Staff
     Reporter") or the site itself ("Khmer Times" on khmertimeskh.com): no writer."""
-    if author is None or _NO_WRITER.fullmatch(author):
-        return None
-    letters = "".join(character for character in author.casefold() if character.isalnum())
-    host = "".join(character for character in site_of(url).casefold() if character.isalnum())
-    if len(letters) >= 4 and letters in host:
+    if author is None or _NO_WRITER.fullmatch(author) or names_site(author, url):
         return None
     return author
 
