@@ -64,7 +64,7 @@ KNOWN_PHRASES_MARGIN = 3
 
 
 def text_fingerprint(text: str) -> str:
-    """SHA-256 of the text, case-folded with white space collapsed."""
+    """SHA-256 of the text in NFKC form, case-folded, white space collapsed (docs/schema.md)."""
     normalized = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 

@@ -811,4 +811,10 @@ def _redirect_target(url: str, location: str) -> str:
         raise FetchError(
             f"{url}: redirect to {location!r}: not an http(s) URL", reason="invalid_url"
         )
+    if len(str(target)) > MAX_URL_LENGTH:
+        # Refused before it is asked for, whatever it would answer.
+        raise FetchError(
+            f"{url}: redirected to a URL longer than {MAX_URL_LENGTH} characters",
+            reason="invalid_url",
+        )
     return str(target)

@@ -164,10 +164,13 @@ class Pipeline:
             self.store.enable_feed(feed_id)
             state = replace(state, history=replace(state.history, enabled=True))
         # Now and then fetch in full: some servers answer 304 to a stale ETag for ever.
+        # A poll with no validator to send (none kept: none given, or too long to keep)
+        # is a full fetch too.
         full_fetch = (
             state.last_full_fetch_at is None
             or (datetime.now(UTC) - state.last_full_fetch_at).total_seconds()
             > self.settings.revalidate_after
+            or (state.etag is None and state.last_modified is None)
         )
         response: FeedResponse | None = None
         try:

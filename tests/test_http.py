@@ -54,6 +54,20 @@ def test_too_many_redirects(site: LocalSite) -> None:
     assert caught.value.reason == "too_many_redirects"
 
 
+def test_a_redirect_to_an_overlong_url_is_refused_before_it_is_requested(
+    site: LocalSite,
+) -> None:
+    # A schema audit: the overlong URL was requested, and its 404 (or 429) became the
+    # entry's reason instead of invalid_url.
+    long_path = "/" + "r" * 2_100
+    site.route("/short", lambda _: (301, {"Location": site.url(long_path)}, b""))
+    with Fetcher(LOCAL) as fetcher, pytest.raises(FetchError) as caught:
+        fetcher.page(site.url("/short"))
+    assert caught.value.reason == "invalid_url"
+    assert "longer than 2048 characters" in str(caught.value)
+    assert site.hits(long_path) == 0
+
+
 def test_declared_size_over_the_limit(site: LocalSite) -> None:
     site.route("/big", lambda _: html("x" * 50_000))
     with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:

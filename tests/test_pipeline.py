@@ -439,3 +439,19 @@ def test_a_feed_disabled_during_its_poll_stays_disabled_and_its_poll_stops(
         report = pipeline.poll(feed, feed_id)
     assert report.interrupted and report.stored == 0 and site.hits("/feeds/national.rss") == 0
     assert not store.feed_state(feed_id).history.enabled
+
+
+def test_a_poll_with_no_validator_to_send_is_a_full_fetch(site: LocalSite, store: Store) -> None:
+    # A schema audit: a feed without ETag or Last-Modified is fetched in full at every
+    # poll, while `feeds.last_full_fetch_at` stayed at the first poll's time.
+    body = (site.root / "feeds/wire.atom").read_bytes().replace(b"{{BASE}}", site.base_url.encode())
+    site.route("/feeds/plain.atom", lambda _: (200, {"Content-Type": "application/atom+xml"}, body))
+    config = settings(site, "feeds/plain.atom")
+    run_once(config, store)
+    (first,) = rows(store, Feed)
+    assert first.etag is None and first.last_modified is None
+    run_once(config, store)
+    (second,) = rows(store, Feed)
+    assert second.last_full_fetch_at is not None and first.last_full_fetch_at is not None
+    assert second.last_full_fetch_at > first.last_full_fetch_at
+    assert second.last_full_fetch_at == second.last_polled_at
