@@ -457,9 +457,15 @@ _NO_WRITER = re.compile(
 
 def _byline(author: str | None, url: str) -> str | None:
     """The author, unless it is a content system's placeholder ("Admin", "Staff
-    Reporter") or the site itself ("Khmer Times" on khmertimeskh.com): no writer."""
-    if author is None or _NO_WRITER.fullmatch(author) or names_site(author, url):
+    Reporter"), the site itself ("Khmer Times" on khmertimeskh.com) or both ("Khmer
+    Times Staff", "Kulu Media News Desk"): no writer."""
+    if author is None:
         return None
+    words = author.split()
+    for count in range(len(words) + 1):
+        site, rest = " ".join(words[:count]), " ".join(words[count:])
+        if (not site or names_site(site, url)) and (not rest or _NO_WRITER.fullmatch(rest)):
+            return None
     return author
 
 

@@ -69,7 +69,11 @@ def test_a_byline_keeps_its_combining_marks(byline: str) -> None:
         ("Khmer Times", "https://www.khmertimeskh.com/501300/raid/", None),
         ("Admin", "https://www.licadho-cambodia.org/articles/1", None),
         ("Staff Reporter", "https://expatnews.example/trial", None),
+        ("Khmer Times Staff", "https://www.khmertimeskh.com/501300/raid/", None),
+        ("Kulu Media News Desk", "https://kulu-media.com/meta-outage", None),
+        ("No Author", "https://www.japantimes.co.jp/news/1", None),
         ("Sok Chea", "https://www.khmertimeskh.com/501300/raid/", "Sok Chea"),
+        ("Khmer Times Staff", "https://cambojanews.com/raid/", "Khmer Times Staff"),
         ("Mekong Wire", "https://news.example/wire/raid", "Mekong Wire"),  # a source, elsewhere
     ],
 )
