@@ -677,6 +677,32 @@ def test_the_feature_cache_finds_texts_by_their_numbers_until_they_leave_it() ->
     assert cache.get("other") is None and cache.get("third") is not None
 
 
+def test_the_feature_cache_gives_back_the_features_it_was_given() -> None:
+    import dataclasses
+
+    import numpy as np
+
+    from monitor.similarity import text_features
+    from monitor.storage.index import FeatureCache
+
+    text = (
+        "Police in Preah Sihanouk freed 187 workers from the Golden Lotus compound on "
+        "Monday, officials said.\n\nTwelve suspects were held; 412 phones were seized."
+    )
+    features = text_features(text)
+    cache = FeatureCache(size=4)
+    cache.put("raid", features)
+    held = cache.get("raid")
+    assert held is not None
+    for field in dataclasses.fields(features):
+        given, back = getattr(features, field.name), getattr(held, field.name)
+        if isinstance(given, np.ndarray):
+            assert np.array_equal(given, back), field.name
+        elif not dataclasses.is_dataclass(given):
+            assert given == back and type(given) is type(back), field.name
+    assert features.entity_words and features.lead_entities  # the test holds some
+
+
 def test_the_nearest_stories_say_why_they_are_or_are_not_the_same_story(store: Store) -> None:
     # An audit: `monitor explain` gave a copy's kind and score, and for a kept article
     # nothing on the stories it was compared with.
