@@ -37,8 +37,14 @@ def runtime_dir(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def config_key(config: Path) -> str:
-    """One configuration file's name in the runtime directory and in the instance token."""
-    return hashlib.sha256(str(config.resolve()).encode()).hexdigest()[:16]
+    """One configuration file's name in the runtime directory and in the instance token.
+
+    The path as named, made absolute, with its symbolic links left as they are: a
+    Kubernetes ConfigMap is `config.toml -> ..data/config.toml` with `..data` swapped
+    to a new directory at each edit, and the daemon and its health check must still
+    agree on the file after one."""
+    absolute = os.path.abspath(config)  # noqa: PTH100 - resolve() would follow the links
+    return hashlib.sha256(absolute.encode()).hexdigest()[:16]
 
 
 def healthz_url(host: str, port: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socketserver
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -106,8 +107,18 @@ class _HealthCollector(Collector):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    # A client that connects and says nothing is dropped after this many seconds.
+    timeout = 10
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http: " + format, *args)
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A thread per request: one idle or slow client (a port scanner, a stuck probe)
+    must not keep /healthz from answering the next."""
+
+    daemon_threads = True
 
 
 class HttpEndpoint:
@@ -139,7 +150,9 @@ class HttpEndpoint:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: try /healthz or /metrics\n"]
 
-        self._server: WSGIServer = make_server(host, port, app, handler_class=_QuietHandler)
+        self._server: WSGIServer = make_server(
+            host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
         self.host = host
         self.port = self._server.server_port
         self._thread = threading.Thread(

@@ -4,10 +4,12 @@ with the real daemon in tests/test_service.py)."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monitor.endpoints import (
@@ -18,6 +20,7 @@ from monitor.endpoints import (
     record_path,
     runtime_dir,
 )
+from monitor.observability import HttpEndpoint, Metrics
 
 
 @pytest.fixture
@@ -37,6 +40,37 @@ def test_one_record_per_configuration_file(tmp_path: Path, environ: dict[str, st
     assert record_path(first, environ) != record_path(second, environ)
     # The same file however it is named.
     assert record_path(tmp_path / "x" / ".." / "first.toml", environ) == record_path(first, environ)
+
+
+def test_a_configmap_swap_keeps_the_files_record(tmp_path: Path, environ: dict[str, str]) -> None:
+    # An operator audit: after a ConfigMap edit (`..data` pointed at a new directory),
+    # `monitor healthcheck` named another file than the daemon had, and failed for good.
+    for version in ("v1", "v2"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "config.toml").write_text("", encoding="utf-8")
+    (tmp_path / "..data").symlink_to("v1")
+    config = tmp_path / "config.toml"
+    config.symlink_to("..data/config.toml")
+    before = record_path(config, environ)
+    (tmp_path / "..data_tmp").symlink_to("v2")
+    (tmp_path / "..data_tmp").replace(tmp_path / "..data")
+    assert config.resolve() == (tmp_path / "v2" / "config.toml").resolve()
+    assert record_path(config, environ) == before
+
+
+def test_an_idle_client_does_not_hold_up_healthz() -> None:
+    # An operator audit: one connection that sent nothing kept /healthz from answering
+    # anyone else until it closed (a server of one request at a time, with no timeout).
+    endpoint = HttpEndpoint(
+        "127.0.0.1", 0, Metrics(), lambda: {"status": "ok"}, instance="test:instance"
+    )
+    endpoint.start()
+    try:
+        with socket.create_connection(("127.0.0.1", endpoint.port)):
+            answer = httpx.get(f"http://127.0.0.1:{endpoint.port}/healthz", timeout=5)
+        assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+    finally:
+        endpoint.stop()
 
 
 def test_the_record_follows_the_endpoint_and_goes_with_it(
