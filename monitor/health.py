@@ -79,7 +79,9 @@ def backoff_delay(interval: float, failures: int, max_backoff: float) -> float:
     doubling from the second failure, capped at `max_backoff` (never disabled for good)."""
     if failures < BACKOFF_FROM:
         return interval
-    return float(min(max_backoff, interval * 2 ** (failures - BACKOFF_FROM + 1)))
+    # Never sooner than the interval: a `max_backoff` shorter than a feed's interval
+    # must not poll a failing feed more often than a healthy one.
+    return float(max(interval, min(max_backoff, interval * 2 ** (failures - BACKOFF_FROM + 1))))
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

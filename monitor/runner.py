@@ -19,6 +19,7 @@ from monitor.health import Health
 from monitor.http import Fetcher
 from monitor.leases import LEASE_HOLD, LeaseKeeper, free_leases_of_the_dead, process_identity
 from monitor.pipeline import Pipeline, PollReport
+from monitor.retry import BUSY_STATUSES
 from monitor.rules import RuleSet
 from monitor.storage.database import (
     SCHEMA_HEAD,
@@ -29,6 +30,7 @@ from monitor.storage.database import (
     stored_revision,
     upgrade_database,
 )
+from monitor.storage.schema import utc_now
 from monitor.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -117,10 +119,17 @@ def run_once(
     feed_ids = store.sync_feeds(settings.feeds)
     summary = RunSummary()
     stop = stop or threading.Event()
+    now = utc_now()
     put_off = {
         feed.url: feed.next_poll_at
         for feed, health in ([] if ignore_backoff else store.feed_health_report())
-        if health == Health.BACKING_OFF and feed.next_poll_at is not None
+        if feed.next_poll_at is not None
+        and (
+            health == Health.BACKING_OFF
+            # A server that answered 429 or 503 waits for its Retry-After (or the
+            # feed's interval), even when that is not beyond the interval.
+            or (feed.last_status in BUSY_STATUSES and feed.next_poll_at > now)
+        )
     }
     owner = process_identity()
     free_leases_of_the_dead(store, owner)

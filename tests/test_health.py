@@ -41,6 +41,8 @@ def history(**values: object) -> FeedHistory:
 def test_backoff_doubles_from_the_second_failure_up_to_the_cap() -> None:
     delays = [backoff_delay(900, failures, 6 * 3600) for failures in range(1, 9)]
     assert delays == [900, 1800, 3600, 7200, 14400, 21600, 21600, 21600]
+    # A cap below the interval never makes a failing feed polled sooner than a healthy one.
+    assert [backoff_delay(900, failures, 120) for failures in range(1, 4)] == [900, 900, 900]
 
 
 @pytest.mark.parametrize(

@@ -335,6 +335,24 @@ def test_run_once_leaves_a_feed_that_asked_to_wait(site: LocalSite, store: Store
     assert site.hits("/busy.rss") == 2
 
 
+def test_run_once_waits_for_a_retry_after_shorter_than_the_interval(
+    site: LocalSite, store: Store
+) -> None:
+    # An operator audit: a Retry-After of 10 minutes on a feed polled every 15 was not
+    # "backing off" (not beyond the interval), and the next run-once asked again at once.
+    site.route("/busy.rss", lambda _: (429, {"Retry-After": "600"}, b""))
+    site.route("/unavailable.rss", lambda _: (503, {}, b""))
+    config = settings(site, "busy.rss", "unavailable.rss")
+    assert config.feeds[0].interval > 600
+    run_once(config, store)
+    second = run_once(config, store)
+    assert second.reports == [] and sorted(name for name, _ in second.backing_off) == [
+        "busy.rss",
+        "unavailable.rss",
+    ]
+    assert (site.hits("/busy.rss"), site.hits("/unavailable.rss")) == (1, 1)
+
+
 def test_run_once_leaves_a_feed_the_daemon_is_polling(site: LocalSite, store: Store) -> None:
     """A daemon holds the feed's lease: run-once must not work on its entries too (each
     process recorded the other's article as a copy of itself)."""
