@@ -115,6 +115,8 @@ class Daemon:
             analyser=self.analyser,
         )
         self._feed_ids: dict[str, int] = {}
+        # Feeds whose first poll takes up entries left pending, earlier than their interval.
+        self._resume: set[int] = set()
         self._scheduled: dict[str, FeedSettings] = {}
 
     @property
@@ -184,6 +186,12 @@ class Daemon:
 
     def _first_run(self, feed: FeedSettings, feed_id: int, now: datetime) -> datetime:
         state = self.store.feed_state(feed_id)
+        waiting = state.next_poll_at is not None and state.next_poll_at > now
+        if not waiting and self.store.has_pending_entries(feed_id):
+            # Entries cut off by a stop (or made pending by `refilter` or `retry`): their
+            # poll comes now, not an interval after the last, which may be hours.
+            self._resume.add(feed_id)
+            return now
         due = [now]
         if state.last_polled_at is not None:
             due.append(state.last_polled_at + timedelta(seconds=feed.interval))
@@ -217,8 +225,11 @@ class Daemon:
                 return
             # Replicas on one database: whoever takes the lease polls; the others skip,
             # and nobody polls a feed again before most of its interval has passed.
+            resuming = feed_id in self._resume
+            self._resume.discard(feed_id)
+            min_gap = 0.0 if resuming else feed.interval * 0.8
             if not self.store.lease_feed(
-                feed_id, owner=self.identity, hold=LEASE_HOLD, min_gap=feed.interval * 0.8
+                feed_id, owner=self.identity, hold=LEASE_HOLD, min_gap=min_gap
             ):
                 log.debug("feed %s polled or being polled by another replica", feed.name)
                 return

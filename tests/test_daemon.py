@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config import load_settings
+from monitor.feeds import parse_feed
+from monitor.storage.store import Store
 from tests.commands import MONITOR, environment
 from tests.databases import scalar
 from tests.localsite import LocalSite
@@ -90,3 +93,36 @@ def test_daemon_keeps_running_when_feeds_fail(tmp_path: Path, database_url: str)
     assert returncode == 0
     assert "feed failed: down" in stderr and "feed failed: nowhere" in stderr
     assert "Traceback" not in stderr
+
+
+def test_entries_cut_off_by_a_stop_are_finished_at_the_next_start(
+    site: LocalSite, tmp_path: Path, database_url: str, store: Store
+) -> None:
+    """An operator audit: entries left pending by a stop waited for the feed's next
+    regular poll (an interval after the last one: up to hours), not the next start."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n[http]\nport = 0\n'
+        f'[[feeds]]\nname = "wire"\nurl = "{site.url("/feeds/wire.atom")}"\ninterval = "6h"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    feed_id = store.sync_feeds(settings.feeds)[settings.feeds[0].url]
+    body = (site.root / "feeds/wire.atom").read_bytes().replace(b"{{BASE}}", site.base_url.encode())
+    entries = parse_feed(body, url=settings.feeds[0].url).entries
+    # What a stop in the middle of a poll leaves: the feed polled just now, its entries
+    # recorded and not worked on.
+    store.claim_entries(feed_id, entries, max_attempts=settings.fetch.max_attempts)
+    store.record_poll_success(
+        feed_id, status=200, etag=None, last_modified=None, title=None, entry_count=len(entries)
+    )
+    process = start(config)
+    try:
+        wait_for(
+            lambda: scalar(database_url, "SELECT count(*) FROM articles") == len(entries),
+            timeout=60,
+        )
+    finally:
+        returncode, stderr, _ = stop(process, signal.SIGTERM)
+    assert returncode == 0, stderr
+    assert scalar(database_url, "SELECT count(*) FROM entries WHERE outcome = 'pending'") == 0

@@ -236,6 +236,24 @@ class Store:
             has_retryable_entries=None if retryable is None else bool(retryable),
         )
 
+    def has_pending_entries(self, feed_id: int) -> bool:
+        """Whether the feed has entries left `pending` and not waiting for a later try."""
+        now = utc_now()
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(
+                    sa.exists().where(
+                        _ENTRIES.c.feed_id == feed_id,
+                        _ENTRIES.c.outcome == Outcome.PENDING,
+                        sa.or_(
+                            _ENTRIES.c.next_attempt_at.is_(None),
+                            _ENTRIES.c.next_attempt_at <= now,
+                        ),
+                    )
+                )
+            ).scalar_one()
+        return bool(found)
+
     def record_poll_success(
         self,
         feed_id: int,
