@@ -173,6 +173,8 @@ def _check_http_url(value: str) -> str:
         raise ValueError(f"invalid URL {value!r}: {exc}") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"invalid URL {value!r}: expected an absolute http:// or https:// URL")
+    if url.port is not None and not 0 < url.port <= 65535:
+        raise ValueError(f"invalid URL {value!r}: port {url.port} is not between 1 and 65535")
     if len(str(url)) > MAX_URL_LENGTH:
         raise ValueError(
             f"a URL of {len(str(url))} characters is too long: the database keeps at most"
@@ -284,7 +286,11 @@ class HttpSettings(_Section):
     @field_validator("host")
     @classmethod
     def _host_is_an_address_or_name(cls, host: str) -> str:
-        if not host or _HOST.fullmatch(host) or _is_ip_address(host):  # "": every address
+        if not host:
+            # An unset variable in a compose file (MONITOR_HTTP__HOST=) would otherwise
+            # open the endpoint on every interface without anyone asking for it.
+            raise ValueError('empty: name an address ("127.0.0.1"; "0.0.0.0" for every one)')
+        if _HOST.fullmatch(host) or _is_ip_address(host):
             return host
         raise ValueError(f"{host!r} is neither an IP address nor a host name")
 
@@ -519,6 +525,8 @@ def apply_environment(document: dict[str, Any], environ: Mapping[str, str]) -> d
         variables[f"{ENV_PREFIX}DATABASE__URL"] = variables[DATABASE_URL_ENV]
     for name, raw in sorted(variables.items()):
         section, separator, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
+        if name.startswith(f"{ENV_PREFIX}_"):
+            section, separator, key = "", "__", name.removeprefix(f"{ENV_PREFIX}_").lower()
         if not name.startswith(ENV_PREFIX) or not separator:
             continue  # not ours, or another program's (MONITOR_PORT, set by Kubernetes)
         if section not in _ENV_SECTIONS:

@@ -314,3 +314,17 @@ def test_a_misspelt_section_in_the_environment_is_an_error_not_ignored(tmp_path:
         path, environ={"MONITOR_PORT": "tcp://10.0.0.1:8080", "MONITOR_SERVICE_HOST": "10.0.0.1"}
     )
     assert settings.http.port == HttpSettings().port
+
+
+def test_values_an_operator_audit_saw_accepted_are_refused(tmp_path: Path) -> None:
+    # A port no address can have, an empty listening address (an unset variable in a
+    # compose file: every interface), a variable with no section at all.
+    message = error_for(tmp_path, '[[feeds]]\nname = "a"\nurl = "http://127.0.0.1:99999/a"\n')
+    assert "feeds[0].url" in message and "port 99999 is not between 1 and 65535" in message
+    path = write(tmp_path, "")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={"MONITOR_HTTP__HOST": ""})
+    assert "http.host (set by MONITOR_HTTP__HOST)" in str(caught.value)
+    assert "empty" in str(caught.value)
+    with pytest.raises(ConfigError, match="MONITOR__TIMEOUT: no section"):
+        load_settings(path, environ={"MONITOR__TIMEOUT": "30s"})
