@@ -333,7 +333,11 @@ class Pipeline:
                     report.interrupted = True
                     break
                 if feed.url in self._withdrawn:
-                    log.info("poll of %s stopped: the feed was disabled or removed", feed.name)
+                    log.info(
+                        "poll of %s stopped: the feed was disabled or removed",
+                        feed.name,
+                        extra=_event(feed, feed.url, "withdrawn"),
+                    )
                     report.interrupted = True
                     break
                 report.processed.add(claim.id)
