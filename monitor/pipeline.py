@@ -478,6 +478,14 @@ class Pipeline:
             entry_id=claim.id, feed_id=feed_id, article=article, dedup=analysis.dedup
         )
         decision = result.decision
+        if result.finished_elsewhere:
+            log.info(
+                "%s meanwhile by another process: %s",
+                result.outcome,
+                url,
+                extra=_event(feed, url, "finished_elsewhere"),
+            )
+            return result.outcome
         if decision.kind is not None and result.outcome is Outcome.DUPLICATE:
             self.metrics.duplicates.labels(kind=decision.kind).inc()
         if result.outcome is Outcome.DUPLICATE:

@@ -361,6 +361,28 @@ def test_an_entry_finished_by_another_process_is_not_recorded_again(store: Store
         copies = connection.execute(sa.text("SELECT count(*) FROM duplicates")).scalar()
     assert [tuple(row) for row in outcomes] == [("stored", first.article_id)]
     assert copies == 0
+    assert again.finished_elsewhere and not first.finished_elsewhere
+
+
+def test_a_copy_finished_by_another_process_is_not_decided_again(store: Store) -> None:
+    # A faults audit: a replica stalled past its lease took up its poll again and
+    # recorded entries the other replica had finished: a unique-key error on the
+    # duplicates row, and "duplicate (None 1.00)" in the log.
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    original = "http://127.0.0.1:1/news/original"
+    ingest(
+        store, feed_id, claim_for(store, feed_id, original), article_at(original, ORIGINAL_TEXT, 9)
+    )
+    copy_url = "http://127.0.0.1:2/news/copy"
+    claim = claim_for(store, feed_id, copy_url)
+    first = ingest(store, feed_id, claim, article_at(copy_url, ORIGINAL_TEXT + " Source link", 9))
+    again = ingest(store, feed_id, claim, article_at(copy_url, ORIGINAL_TEXT + " Source link", 9))
+    assert first.outcome is Outcome.DUPLICATE and not first.finished_elsewhere
+    assert again.finished_elsewhere
+    assert (again.outcome, again.article_id) == (Outcome.DUPLICATE, first.article_id)
+    with store.engine.connect() as connection:
+        copies = connection.execute(sa.text("SELECT count(*) FROM duplicates")).scalar()
+    assert copies == 1
 
 
 def test_the_original_replaces_an_earlier_wrapped_copy_and_keeps_its_id(store: Store) -> None:

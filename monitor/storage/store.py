@@ -1041,18 +1041,19 @@ class Store:
                 )
 
             index.serialize_decisions(connection)
+            finished = connection.execute(_ENTRY_RESULT, {"entry": entry_id}).one_or_none()
+            if finished is not None:
+                # This very entry was finished by another process meanwhile (a lease that
+                # lapsed while this one waited on a stalled database): its result stands;
+                # deciding again would record it twice, or its story's entry as a copy.
+                return IngestResult(
+                    outcome=Outcome(finished.outcome),
+                    article_id=finished.article_id,
+                    decision=Decision(),
+                    finished_elsewhere=True,
+                )
             same_url = connection.execute(_ARTICLE_WITH_URL, {"url": extracted.url}).scalar()
             if same_url is not None:
-                finished = connection.execute(_ENTRY_RESULT, {"entry": entry_id}).one_or_none()
-                if finished is not None and finished.article_id == same_url:
-                    # This very entry was finished by another process a moment ago (a
-                    # lease that lapsed during a database outage): recording it as a copy
-                    # of its own article would turn its story's entry into a duplicate.
-                    return IngestResult(
-                        outcome=Outcome(finished.outcome),
-                        article_id=same_url,
-                        decision=Decision(),
-                    )
                 decision = Decision(duplicate_of=same_url, kind=DuplicateKind.SAME_URL)
                 record_copy(decision)
                 return IngestResult(
@@ -1364,6 +1365,8 @@ class IngestResult:
     article_id: int
     decision: Decision
     merged: tuple[int, ...] = ()
+    # Decided by another process meanwhile (its lease on the feed lapsed under this one).
+    finished_elsewhere: bool = False
 
 
 def _content(article: TaggedArticle, dedup: DedupInput) -> dict[str, Any]:
