@@ -21,6 +21,17 @@ from tests.localsite import LocalSite
 pytestmark = pytest.mark.slow
 
 
+def wire_config(tmp_path: Path, site: LocalSite, database_url: str, *, interval: str) -> Path:
+    """A configuration of the local site's wire feed alone, polled every `interval`."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n[http]\nport = 0\n'
+        f'[[feeds]]\nname = "wire"\nurl = "{site.url("/feeds/wire.atom")}"\ninterval = "{interval}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
 def start(config: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [MONITOR, "--config", str(config), "run"],
@@ -51,12 +62,7 @@ def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, float]:
 def test_daemon_polls_on_schedule_and_stops_on_signal(
     site: LocalSite, tmp_path: Path, database_url: str, signum: int
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[database]\nurl = "{database_url}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n[http]\nport = 0\n'
-        f'[[feeds]]\nname = "wire"\nurl = "{site.url("/feeds/wire.atom")}"\ninterval = "1s"\n',
-        encoding="utf-8",
-    )
+    config = wire_config(tmp_path, site, database_url, interval="1s")
     process = start(config)
     try:
         wait_for(lambda: scalar(database_url, "SELECT count(*) FROM articles") == 4)
@@ -100,12 +106,7 @@ def test_entries_cut_off_by_a_stop_are_finished_at_the_next_start(
 ) -> None:
     """An operator audit: entries left pending by a stop waited for the feed's next
     regular poll (an interval after the last one: up to hours), not the next start."""
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[database]\nurl = "{database_url}"\n[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n[http]\nport = 0\n'
-        f'[[feeds]]\nname = "wire"\nurl = "{site.url("/feeds/wire.atom")}"\ninterval = "6h"\n',
-        encoding="utf-8",
-    )
+    config = wire_config(tmp_path, site, database_url, interval="6h")
     settings = load_settings(config)
     feed_id = store.sync_feeds(settings.feeds)[settings.feeds[0].url]
     body = (site.root / "feeds/wire.atom").read_bytes().replace(b"{{BASE}}", site.base_url.encode())
