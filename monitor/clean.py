@@ -26,12 +26,17 @@ _INSERT = re.compile(
     r"(?:advertisement|advertising|sponsored(?: content)?|\W+)\W*"
     r"|(?:read (?:more|also)|also read|related(?: stories| articles| news)?|see also"
     r"|recommended(?: stories)?|more on this(?: story)?|you may also like"
-    r"|អានបន្ថែម|ព័ត៌មានពាក់ព័ន្ធ|ข่าวที่เกี่ยวข้อง|อ่านเพิ่มเติม|相关阅读|延伸阅读|推荐阅读"
+    r"|អានបន្ថែម|អានបន្ត|ព័ត៌មានពាក់ព័ន្ធ|ข่าวที่เกี่ยวข้อง|อ่านเพิ่มเติม|相关阅读|延伸阅读|推荐阅读"
     r"|相關閱讀|延伸閱讀|xem thêm|baca juga)\s*[:：៖-].*"
-    r"|enjoying this article\?.*|(?:click here to )?subscribe (?:now|today|for|to) .*",
+    r"|enjoying this article\?.*|(?:click here to )?subscribe (?:now|today|for|to) .*"
+    # A photo's caption, wherever the extraction left it: a short line that ends with
+    # the picture's credit, "… (Photo: Khmer Times)", "……（西哈努克省警察局供圖）".
+    r"|.{0,300}[(（](?:photo|photos|file photo|picture)\b[^)）]{0,80}[)）]\W*"
+    r"|.{0,150}[(（][^)）]{0,30}(?:供图|供圖|摄|攝|摄影|攝影)[)）]\W*",
     re.IGNORECASE,
 )
 _INSERT_MAX_WORDS = 30
+_WORDS = re.compile(r"\w+")
 # The closing lines of a page's template: a copyright line, a newsletter or donation
 # appeal, a social-media call. Only at the end, and short.
 _CLOSING = re.compile(
@@ -41,19 +46,24 @@ _CLOSING = re.compile(
     # A photo's caption and credit, and an editor's credit line, left at the end by the
     # extraction: "… Dec. 4, 2026. (Photo by Phearum/Xinhua)", "新华社发（索帕摄）", "编辑：王芳".
     r"|.*[(（](?:photo|photos|file photo)\b[^)）]*[)）]\W*"
-    r"|.*(?:新华社发|摄)[)）]?|(?:责任编辑|编辑|责编|記者|记者|摄影)\s*[：:].{0,30}",
+    r"|.*(?:新华社发|摄)[)）]?"
+    r"|[(（]?(?:责任编辑|責任編輯|编辑|編輯|责编|責編|記者|记者|摄影|攝影)\s*[：:][^)）]{0,30}[)）]?"
+    # A wire's credit line: "(Reporting by Rithy Odom; Editing by Kevin Barr)".
+    r"|[(（]?(?:(?:additional )?reporting|writing|editing|compiled) by\b[^)）]{0,200}[)）]?\W*",
     re.IGNORECASE,
 )
 _CLOSING_MAX_WORDS = 40
 
 
 def clean_article(article: ExtractedArticle) -> CleanedArticle:
-    text, removed = clean_text(article.text)
+    text, removed = clean_text(article.text, headline=article.title)
     return CleanedArticle(article=article, text=text, removed=removed)
 
 
-def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
-    """The cleaned text and the names of what was removed from it."""
+def clean_text(text: str, *, headline: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """The cleaned text and the names of what was removed from it; without its first
+    line when that is the `headline` (some templates put the <h1> inside the article:
+    the same story from two sites then read as two texts)."""
     removed: list[str] = []
     normalized = unicodedata.normalize("NFC", printable(text))
     if AD_MARKER.search(normalized):
@@ -63,6 +73,9 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
             normalized = AD_MARKER.sub(" ", normalized)
     paragraphs = [" ".join(line.split()) for line in normalized.splitlines()]
     paragraphs = [paragraph for paragraph in paragraphs if paragraph]
+    if headline and len(paragraphs) > 1 and _same_words(paragraphs[0], headline):
+        removed.append("headline")
+        paragraphs = paragraphs[1:]
     kept = [paragraph for paragraph in paragraphs if not _is_insert(paragraph)]
     if len(kept) != len(paragraphs) and kept:
         removed.append("inserts")
@@ -74,6 +87,11 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
     if repeated:
         removed.append("repeated_paragraphs")
     return "\n".join(paragraphs), tuple(removed)
+
+
+def _same_words(first: str, second: str) -> bool:
+    """Whether two lines say the same words, whatever their case and punctuation."""
+    return _WORDS.findall(first.casefold()) == _WORDS.findall(second.casefold())
 
 
 def _is_insert(paragraph: str) -> bool:

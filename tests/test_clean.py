@@ -91,13 +91,41 @@ def test_what_is_never_text_leaves_the_article() -> None:
 
 def test_a_caption_or_an_editor_credit_left_at_the_end_leaves_the_text() -> None:
     story = "Cambodia deported 126 Chinese nationals on Thursday, the immigration department said."
-    for closing in (
+    for caption in (
         "Chinese suspects are escorted to board a plane at the Techo International Airport"
         " in Phnom Penh, Cambodia, Dec. 4, 2026. (Photo by Phearum/Xinhua)",
         "12月3日，在柬埔寨西哈努克省，获救人员在警察局等候。新华社发（索帕摄）",
+    ):
+        # A photo's caption goes wherever it is (an analyst audit: first in the text).
+        assert clean_text(f"{story}\n{caption}") == (story, ("inserts",))
+        assert clean_text(f"{caption}\n{story}") == (story, ("inserts",))
+    for closing in (
         "编辑：王芳",
+        "（責任編輯：王小文）",
+        "(Reporting by Rithy Odom; Editing by Kevin Barr)",
     ):
         assert clean_text(f"{story}\n{closing}") == (story, ("closing_lines",))
     # Inside the text, or the last paragraph of the story itself: kept.
     told = f"{story}\nThe ministry said the flights would continue. (Reuters)"
     assert clean_text(told)[0] == told
+
+
+def test_the_headline_repeated_as_the_first_line_goes() -> None:
+    # An analyst audit: templates with the <h1> inside the article kept it as the text's
+    # first line, and a word-for-word copy from another template was no exact_text.
+    story = "Cambodia deported 126 Chinese nationals on Thursday, the immigration department said."
+    text = f"Cambodia deports 126 Chinese nationals\n{story}"
+    assert clean_text(text, headline="Cambodia Deports 126 Chinese Nationals!") == (
+        story,
+        ("headline",),
+    )
+    assert clean_text(text)[0] == text  # without a headline to compare with
+    assert clean_text(story, headline=story)[0] == story  # never the whole text
+
+
+def test_a_khmer_continue_reading_link_goes() -> None:
+    # An analyst audit: "អានបន្ត៖ …" (continue reading) linked another story about a
+    # court, whose words tagged an article about a meeting `theme:prosecution`.
+    story = "The committee met partners in Phnom Penh on Monday to plan the year's work."
+    text = f"{story}\nអានបន្ត៖ តុលាការភ្នំពេញ កាត់ទោសស្ត្រីម្នាក់\n{story} It ended at noon."
+    assert clean_text(text) == (f"{story}\n{story} It ended at noon.", ("inserts",))
