@@ -713,6 +713,11 @@ def explain(context: _Context, url: str) -> None:
                 f"{canonical}: a copy ({record.copy.kind}, similarity {record.copy.similarity:.2f})"
                 f" of article {article.id}, {article.url}"
             )
+        elif article.url != canonical:
+            click.echo(
+                f"{canonical}: stored as article {article.id}, under the URL its page"
+                f" declares: {article.url}"
+            )
         else:
             click.echo(f"{canonical}: stored as article {article.id}")
         title, text = article.title, article.text
@@ -788,6 +793,16 @@ def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | Non
     exclude = None
     if record.article is not None:
         article = record.article
+        count, copies = store.copies_of(article.id)
+        if count:
+            click.echo(f"copies recorded: {count}")
+            for copy in copies:
+                click.echo(f"  {copy.kind} (similarity {copy.similarity:.2f}): {copy.url}")
+            if count > len(copies):
+                click.echo(
+                    f"  … and {count - len(copies)} more"
+                    " (`monitor export --include-duplicates`, or the duplicates table)"
+                )
         dedup = prepare_text(article.text, Signer(), published_at=article.published_at)
         exclude = article.id
     if dedup is None:

@@ -753,3 +753,28 @@ def test_the_nearest_stories_say_why_they_are_or_are_not_the_same_story(store: S
     assert nearest[0].article_id == other.article_id and verdict is not None
     assert verdict[0] is DuplicateKind.NEAR_DUPLICATE
     assert "the `near_duplicate` rule fits" in nearest[0].report.reason
+
+
+def test_a_page_kept_under_the_url_it_declares_is_found_by_its_own(store: Store) -> None:
+    # An analyst audit: `monitor explain` on an AMP address, whose page declares the
+    # article's URL, fetched it again and called it a copy of its own article.
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    amp, declared = "http://127.0.0.1:1/amp/news/raid", "http://127.0.0.1:1/news/raid"
+    kept = ingest(
+        store, feed_id, claim_for(store, feed_id, amp), article_at(declared, ORIGINAL_TEXT, 9)
+    )
+    found = store.find_by_url(amp)
+    assert found.article is not None and found.article.id == kept.article_id
+    assert found.copy is None and found.article.url == declared
+    # A copy recorded under the URL its page declares is found by the listed one too.
+    copy_amp, copy_declared = "http://127.0.0.1:2/amp/copy", "http://127.0.0.1:2/copy"
+    ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, copy_amp),
+        article_at(copy_declared, ORIGINAL_TEXT + " Source link", 9),
+    )
+    found = store.find_by_url(copy_amp)
+    assert found.copy is not None and found.copy.url == copy_declared
+    count, copies = store.copies_of(kept.article_id)
+    assert count == 1 and [copy.url for copy in copies] == [copy_declared]

@@ -872,16 +872,24 @@ class Store:
         """What the database knows of a canonical URL: a kept article, a copy, an entry."""
         with self._session() as session:
             article = session.scalars(sa.select(Article).where(Article.url == url)).first()
-            copy = None
-            if article is None:
-                copy = session.scalars(
-                    sa.select(Duplicate).where(Duplicate.url == url).order_by(Duplicate.id)
-                ).first()
-                if copy is not None:
-                    article = session.get(Article, copy.article_id)
             entry = session.scalars(
                 sa.select(Entry).where(Entry.url == url).order_by(Entry.id.desc())
             ).first()
+            copy = None
+            if article is None:
+                # By its own URL, else by the entry that listed it: an AMP or mobile page
+                # is kept (or recorded) under the URL it declares.
+                copy = session.scalars(
+                    sa.select(Duplicate).where(Duplicate.url == url).order_by(Duplicate.id)
+                ).first()
+                if copy is None and entry is not None:
+                    copy = session.scalars(
+                        sa.select(Duplicate).where(Duplicate.entry_id == entry.id)
+                    ).first()
+                if copy is not None:
+                    article = session.get(Article, copy.article_id)
+                elif entry is not None and entry.article_id is not None:
+                    article = session.get(Article, entry.article_id)
             tags = []
             if article is not None:
                 tags = [
@@ -897,6 +905,23 @@ class Store:
                 listed = listed | (Feed.id == article.feed_id)
             feeds = list(session.scalars(sa.select(Feed.name).where(listed).order_by(Feed.name)))
             return UrlRecord(article=article, copy=copy, entry=entry, tags=tags, feeds=feeds)
+
+    def copies_of(self, article_id: int, *, limit: int = 5) -> tuple[int, list[Duplicate]]:
+        """How many copies are recorded for a kept article, and the first `limit` of them."""
+        with self._read_session() as session:
+            count = session.scalar(
+                sa.select(sa.func.count()).where(Duplicate.article_id == article_id)
+            )
+            first = list(
+                session.scalars(
+                    sa.select(Duplicate)
+                    .where(Duplicate.article_id == article_id)
+                    .order_by(Duplicate.id)
+                    .limit(limit)
+                )
+            )
+            session.expunge_all()
+        return int(count or 0), first
 
     def nearest_stories(
         self, dedup: DedupInput, *, exclude: int | None = None, limit: int = 3
