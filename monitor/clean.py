@@ -36,7 +36,6 @@ _INSERT = re.compile(
     re.IGNORECASE,
 )
 _INSERT_MAX_WORDS = 30
-_WORDS = re.compile(r"\w+")
 # The closing lines of a page's template: a copyright line, a newsletter or donation
 # appeal, a social-media call. Only at the end, and short.
 _CLOSING = re.compile(
@@ -56,14 +55,12 @@ _CLOSING_MAX_WORDS = 40
 
 
 def clean_article(article: ExtractedArticle) -> CleanedArticle:
-    text, removed = clean_text(article.text, headline=article.title)
+    text, removed = clean_text(article.text)
     return CleanedArticle(article=article, text=text, removed=removed)
 
 
-def clean_text(text: str, *, headline: str | None = None) -> tuple[str, tuple[str, ...]]:
-    """The cleaned text and the names of what was removed from it; without its first
-    line when that is the `headline` (some templates put the <h1> inside the article:
-    the same story from two sites then read as two texts)."""
+def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
+    """The cleaned text and the names of what was removed from it."""
     removed: list[str] = []
     normalized = unicodedata.normalize("NFC", printable(text))
     if AD_MARKER.search(normalized):
@@ -73,9 +70,6 @@ def clean_text(text: str, *, headline: str | None = None) -> tuple[str, tuple[st
             normalized = AD_MARKER.sub(" ", normalized)
     paragraphs = [" ".join(line.split()) for line in normalized.splitlines()]
     paragraphs = [paragraph for paragraph in paragraphs if paragraph]
-    if headline and len(paragraphs) > 1 and _same_words(paragraphs[0], headline):
-        removed.append("headline")
-        paragraphs = paragraphs[1:]
     kept = [paragraph for paragraph in paragraphs if not _is_insert(paragraph)]
     if len(kept) != len(paragraphs) and kept:
         removed.append("inserts")
@@ -87,11 +81,6 @@ def clean_text(text: str, *, headline: str | None = None) -> tuple[str, tuple[st
     if repeated:
         removed.append("repeated_paragraphs")
     return "\n".join(paragraphs), tuple(removed)
-
-
-def _same_words(first: str, second: str) -> bool:
-    """Whether two lines say the same words, whatever their case and punctuation."""
-    return _WORDS.findall(first.casefold()) == _WORDS.findall(second.casefold())
 
 
 def _is_insert(paragraph: str) -> bool:

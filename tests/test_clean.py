@@ -110,19 +110,6 @@ def test_a_caption_or_an_editor_credit_left_at_the_end_leaves_the_text() -> None
     assert clean_text(told)[0] == told
 
 
-def test_the_headline_repeated_as_the_first_line_goes() -> None:
-    # An analyst audit: templates with the <h1> inside the article kept it as the text's
-    # first line, and a word-for-word copy from another template was no exact_text.
-    story = "Cambodia deported 126 Chinese nationals on Thursday, the immigration department said."
-    text = f"Cambodia deports 126 Chinese nationals\n{story}"
-    assert clean_text(text, headline="Cambodia Deports 126 Chinese Nationals!") == (
-        story,
-        ("headline",),
-    )
-    assert clean_text(text)[0] == text  # without a headline to compare with
-    assert clean_text(story, headline=story)[0] == story  # never the whole text
-
-
 def test_a_khmer_continue_reading_link_goes() -> None:
     # An analyst audit: "អានបន្ត៖ …" (continue reading) linked another story about a
     # court, whose words tagged an article about a meeting `theme:prosecution`.
