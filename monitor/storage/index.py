@@ -51,6 +51,7 @@ NUMBERS_TO_LOOK_UP = 2
 _WORD_SETS = tuple(
     field.name for field in dataclasses.fields(TextFeatures) if field.type == "frozenset[str]"
 )
+_NUMBERS = _WORD_SETS.index("numbers")
 _NO_WORDS: frozenset[str] = frozenset()
 
 
@@ -80,7 +81,7 @@ class _PackedFeatures:
 
     @property
     def numbers(self) -> tuple[str, ...]:
-        return self.word_sets[_WORD_SETS.index("numbers")]
+        return self.word_sets[_NUMBERS]
 
 
 class FeatureCache:
