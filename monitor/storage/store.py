@@ -115,8 +115,14 @@ def _retryable(max_attempts: int, now: datetime) -> sa.ColumnElement[bool]:
             _ENTRIES.c.outcome == Outcome.PENDING,
             sa.and_(_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.attempts < max_attempts),
         ),
-        sa.or_(_ENTRIES.c.next_attempt_at.is_(None), _ENTRIES.c.next_attempt_at <= now),
+        _not_waiting(now),
     )
+
+
+def _not_waiting(now: datetime) -> sa.ColumnElement[bool]:
+    """Entries not waiting for a later try (a transient failure's backoff, a host's
+    Retry-After)."""
+    return sa.or_(_ENTRIES.c.next_attempt_at.is_(None), _ENTRIES.c.next_attempt_at <= now)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -245,10 +251,7 @@ class Store:
                     sa.exists().where(
                         _ENTRIES.c.feed_id == feed_id,
                         _ENTRIES.c.outcome == Outcome.PENDING,
-                        sa.or_(
-                            _ENTRIES.c.next_attempt_at.is_(None),
-                            _ENTRIES.c.next_attempt_at <= now,
-                        ),
+                        _not_waiting(now),
                     )
                 )
             ).scalar_one()
