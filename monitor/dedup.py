@@ -24,7 +24,14 @@ import numpy as np
 
 from monitor.records import CleanedArticle, Decision, DuplicateKind, TaggedArticle, TagSource
 from monitor.repost import repost_signals
-from monitor.similarity import Comparison, Signer, TextFeatures, compare, text_features
+from monitor.similarity import (
+    NEW_PARAGRAPHS,
+    Comparison,
+    Signer,
+    TextFeatures,
+    compare,
+    text_features,
+)
 
 # LSH banding (bands, rows per band) of the two 128-value signatures; see
 # docs/dedup.md for the probabilities. Copies, verbatim or spun, share most of
@@ -220,6 +227,7 @@ def classify(
         and comparison.entities >= SPUN_ENTITIES
         and comparison.skeleton.of_smaller >= SPUN_SKELETON
         and comparison.paragraphs_covered >= SPUN_PARAGRAPHS
+        and not comparison.shares_background
     ):
         return DuplicateKind.SPUN, round(comparison.skeleton.of_smaller, 4)
     if (
@@ -314,6 +322,14 @@ def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> P
                 (comparison.entities, SPUN_ENTITIES, "entities"),
                 (comparison.skeleton.of_smaller, SPUN_SKELETON, "skeleton"),
                 (comparison.paragraphs_covered, SPUN_PARAGRAPHS, "paragraphs covered"),
+            )
+            + (
+                [
+                    f"no paragraphs word for word alike beside {NEW_PARAGRAPHS} or more of"
+                    " the shorter text's own (two stories sharing background paragraphs)"
+                ]
+                if comparison.shares_background
+                else []
             ),
             DuplicateKind.REWRITE: _missed(
                 (comparison.entities, REWRITE_ENTITIES, "entities"),
@@ -357,7 +373,9 @@ def _short_of(value: float, least: float) -> str:
 
 def _days(apart: timedelta) -> str:
     days = apart.total_seconds() / 86400
-    return f"{days:.0f} days" if days >= 1 else f"{apart.total_seconds() / 3600:.1f} hours"
+    if days < 1:
+        return f"{apart.total_seconds() / 3600:.1f} hours"
+    return "1 day" if round(days) == 1 else f"{days:.0f} days"
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,14 @@ LEAD_MIN_TOKENS = 12
 LEADS_ALIKE = 0.5
 # Two texts sharing this much of their words after their leads come from one template.
 TEMPLATE_AFTER_LEAD = 0.9
+# A paragraph of this many word shingles or more, this much of them in the other text,
+# is in it word for word: an outlet's background paragraph, or a copy's.
+VERBATIM_PARAGRAPH = 0.9
+VERBATIM_MIN_SHINGLES = 8
+# A paragraph of the shorter text with at most this much of its skeleton in the other
+# says something the other never does; a spinner changes words and writes no paragraph.
+NEW_PARAGRAPH = 0.1
+NEW_PARAGRAPHS = 2
 
 
 Shingles = np.ndarray  # sorted, unique uint32 hashes
@@ -100,13 +108,16 @@ class TextFeatures:
     # paragraph's run ends: to see how much of a text another one covers.
     paragraph_shingles: np.ndarray
     paragraph_ends: np.ndarray
+    # The text itself, to find the paragraphs two texts share word for word when a rule
+    # asks (rarely: not worth a shingling of each paragraph of every text). Empty in the
+    # daemon's cache of kept texts: a paragraph two texts share is word for word in both,
+    # so the newcomer's text is enough.
+    text: str
 
 
 def text_features(text: str) -> TextFeatures:
-    # Read as Simplified, as the rules and search read it: a Taiwanese or Hong Kong
-    # outlet's copy in Traditional characters is a copy, not a text of its own.
-    text = simplified(text)
-    paragraphs = [paragraph for paragraph in text.split("\n") if paragraph]
+    original = text
+    paragraphs = _paragraphs(text)
     paragraph_tokens = [tokenize(paragraph) for paragraph in paragraphs]
     tokens = [token for paragraph in paragraph_tokens for token in paragraph]
     numbers = frozenset(token.text for token in tokens if token.role is Role.NUMBER)
@@ -143,6 +154,7 @@ def text_features(text: str) -> TextFeatures:
         token_count=len(tokens),
         paragraph_shingles=paragraph_shingles,
         paragraph_ends=paragraph_ends,
+        text=original,
     )
 
 
@@ -539,6 +551,23 @@ class Comparison:
         return bool(shared >= LEADS_ALIKE * smaller)
 
     @cached_property
+    def shares_background(self) -> bool:
+        """Whether these are two stories over paragraphs they share word for word: the
+        leads differ, a paragraph is in both texts as it stands, and at least
+        NEW_PARAGRAPHS of the shorter text's paragraphs hold next to nothing of the other
+        (an outlet's two reports of two meetings, reusing its background paragraphs and
+        their figures). A spinner changes words in every paragraph and writes none; a
+        syndicated copy keeps its source's lead."""
+        if not self.leads_differ:
+            return False
+        matched, sizes = _paragraph_matches(self._shorter, self._longer)
+        new = (sizes >= 3) & (matched <= NEW_PARAGRAPH * sizes)
+        if int(new.sum()) < NEW_PARAGRAPHS:
+            return False
+        first, second = self._first, self._second
+        return _has_verbatim_paragraph(first, second) or _has_verbatim_paragraph(second, first)
+
+    @cached_property
     def paragraphs_covered(self) -> float:
         """Share of the shorter text's paragraphs of which the other holds at least
         PARAGRAPH_MATCH of the skeleton shingles: a copy covers nearly all of them, a
@@ -568,17 +597,45 @@ def compare(first: TextFeatures, second: TextFeatures) -> Comparison:
 def _paragraphs_covered(shorter: TextFeatures, longer: TextFeatures) -> float:
     if not shorter.paragraph_shingles.size:
         return 1.0
-    found = np.isin(shorter.paragraph_shingles, longer.skeleton).astype(np.int64)
-    starts = np.concatenate(([0], shorter.paragraph_ends[:-1]))
-    sizes = shorter.paragraph_ends - starts
+    matched, sizes = _paragraph_matches(shorter, longer)
     counted = sizes >= 3
     if not counted.any():
         return 1.0
-    nonempty = sizes > 0
-    matched = np.zeros(len(sizes), dtype=np.int64)
-    matched[nonempty] = np.add.reduceat(found, starts[nonempty])
     covered = (matched >= PARAGRAPH_MATCH * sizes) & counted
     return float(covered.sum() / counted.sum())
+
+
+def _paragraph_matches(
+    shorter: TextFeatures, longer: TextFeatures
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each paragraph of `shorter`, how many of its skeleton shingles `longer` holds,
+    and how many it has."""
+    ends = shorter.paragraph_ends
+    starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
+    sizes = ends - starts
+    matched = np.zeros(len(sizes), dtype=np.int64)
+    nonempty = sizes > 0
+    if nonempty.any():
+        found = np.isin(shorter.paragraph_shingles, longer.skeleton).astype(np.int64)
+        matched[nonempty] = np.add.reduceat(found, starts[nonempty])
+    return matched, sizes
+
+
+def _has_verbatim_paragraph(text: TextFeatures, other: TextFeatures) -> bool:
+    """Whether a paragraph of `text` (VERBATIM_MIN_SHINGLES word shingles or more) is in
+    `other` word for word."""
+    for paragraph in _paragraphs(text.text):
+        words = _word_shingles(_with_ascii_digits(tokenize(paragraph)))
+        shared = np.isin(words, other.words).sum()
+        if words.size >= VERBATIM_MIN_SHINGLES and shared >= VERBATIM_PARAGRAPH * words.size:
+            return True
+    return False
+
+
+def _paragraphs(text: str) -> list[str]:
+    # Read as Simplified, as the rules and search read it: a Taiwanese or Hong Kong
+    # outlet's copy in Traditional characters is a copy, not a text of its own.
+    return [paragraph for paragraph in simplified(text).split("\n") if paragraph]
 
 
 def _identity(value: int) -> int:

@@ -17,7 +17,7 @@ import pytest
 
 from bench.dedupcorpus.spinner import Spinner, SynonymTable
 from monitor.clean import clean_text
-from monitor.dedup import _short_of, classify, explain_pair
+from monitor.dedup import SPUN_PARAGRAPHS, SPUN_SKELETON, _short_of, classify, explain_pair
 from monitor.records import DuplicateKind
 from monitor.similarity import compare, text_features
 from monitor.tokens import Role, tokenize
@@ -197,6 +197,36 @@ def test_a_follow_up_reusing_most_of_its_story_word_for_word_is_another_story() 
     assert comparison.lead_brings_new_numbers
     assert classify(comparison) is None
     assert explain_pair(comparison).reason.startswith("a follow-up")
+
+
+def test_two_reports_over_an_outlets_background_paragraphs_are_two_stories() -> None:
+    # Written for an audit: one reporter's stories of two meetings two days apart (the
+    # NCCT with a Thai, then an Indonesian delegation), each with its own lead, quotes and
+    # agreement, over the outlet's three background paragraphs word for word. Every number
+    # both cite is background (numbers shared 1.00), and the parallel paragraphs keep the
+    # skeleton: they were merged as `spun` (skeleton 0.49, paragraphs covered 0.60).
+    thai = text_features(fixture_text("ncct-meets-thai-delegation"))
+    indonesian = text_features(fixture_text("ncct-meets-indonesian-delegation"))
+    comparison = compare(thai, indonesian)
+    assert comparison.numbers_shared == 1.0 and comparison.numbers_cited >= 10
+    assert comparison.skeleton.of_smaller >= SPUN_SKELETON
+    assert comparison.paragraphs_covered >= SPUN_PARAGRAPHS
+    assert comparison.shares_background
+    assert classify(comparison) is None
+    report = explain_pair(comparison)
+    assert report.verdict is None and "two stories sharing background" in report.reason
+
+
+@pytest.mark.parametrize("rate", [0.15, 0.3, 0.5])
+def test_a_spun_copy_of_a_report_with_background_paragraphs_is_a_copy(rate: float) -> None:
+    # A spinner changes words in every paragraph and writes none: its copy has no
+    # paragraph word for word beside paragraphs of its own.
+    text = fixture_text("ncct-meets-thai-delegation")
+    spun = Spinner(SynonymTable.load(), rate, seed=5).spin(text)
+    comparison = compare(text_features(text), text_features(spun))
+    assert not comparison.shares_background
+    verdict = classify(comparison)
+    assert verdict is not None and verdict[0] in (DuplicateKind.SPUN, DuplicateKind.NEAR_DUPLICATE)
 
 
 @pytest.mark.parametrize(

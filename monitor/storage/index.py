@@ -71,6 +71,8 @@ class _PackedFeatures:
             tuple(sys.intern(word) for word in getattr(features, name)) for name in _WORD_SETS
         )
         emptied: dict[str, Any] = dict.fromkeys(_WORD_SETS, _NO_WORDS)
+        # Not kept: the newcomer's is enough to find the paragraphs two texts share.
+        emptied["text"] = ""
         return cls(dataclasses.replace(features, **emptied), word_sets)
 
     def unpack(self) -> TextFeatures:
