@@ -166,7 +166,8 @@ def insert_feed_and_article(connection: sa.Connection, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "revision", ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
+    "revision",
+    ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011"],
 )
 def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revision: str) -> None:
     from monitor.storage import index
@@ -208,6 +209,86 @@ def test_upgrade_from_every_revision_with_data_in_place(database_url: str, revis
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM duplicates")).scalar() == 1
         assert "lsh_buckets" not in sa.inspect(connection).get_table_names()
+    engine.dispose()
+
+
+def test_an_upgrade_at_head_signs_what_a_stopped_upgrade_left_unsigned(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An audit: `db upgrade` killed while it signed a 0001 database's articles left the
+    # schema at head and the rest unsigned; the next upgrade, at head already, returned at
+    # once, and copies of those articles were stored as stories of their own.
+    engine = create_database_engine(database_url)
+    upgrade_database(engine)
+    with engine.begin() as connection:
+        insert_feed_and_article(
+            connection,
+            "Police freed 318 workers in Sihanoukville on 14 August 2022, officials said.",
+        )
+    with caplog.at_level("WARNING", logger="monitor.storage.database"):
+        upgrade_database(engine)
+    with engine.connect() as connection:
+        signed = connection.execute(
+            sa.text("SELECT count(*) FROM article_signatures WHERE article_id = 1")
+        ).scalar()
+    assert signed == 1
+    assert "1 articles had no near-duplicate signature" in caplog.text
+    caplog.clear()
+    upgrade_database(engine)  # nothing left to sign
+    assert "near-duplicate signature" not in caplog.text
+    engine.dispose()
+
+
+def test_tags_stored_by_earlier_versions_keep_the_schemas_promises_from_0012(
+    database_url: str,
+) -> None:
+    # An audit: a category "Labour; Asia" stored whole by an earlier version kept its ';'
+    # (the CSV export's tags no longer parsed), and a story stored before copies brought
+    # their categories lacked those of its copies' entries.
+    engine = create_database_engine(database_url)
+    upgrade_database(engine, "0011")
+    with engine.begin() as connection:
+        insert_feed_and_article(connection, "text")
+        connection.execute(
+            sa.text(
+                "INSERT INTO article_tags (article_id, tag, source, detail) VALUES"
+                " (1, 'Labour; Asia', 'category', NULL), (1, 'Asia', 'category', NULL),"
+                " (1, 'kh', 'feed', NULL)"
+            )
+        )
+        for number, (outcome, categories) in enumerate(
+            [
+                ("stored", '["Labour; Asia"]'),
+                ("duplicate", '["Trafficking in Persons;  raw-term", "Asia"]'),
+                ("duplicate", "not json"),
+                ("off_topic", '["Sports"]'),
+            ]
+        ):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO entries (feed_id, url, link, first_seen_at, attempts, outcome,"
+                    " article_id, categories) VALUES (1, :url, :url, '2024-01-01 00:00:00+00',"
+                    " 1, :outcome, :article, :categories)"
+                ),
+                {
+                    "url": f"http://x/{number}",
+                    "outcome": outcome,
+                    "article": None if outcome == "off_topic" else 1,
+                    "categories": categories,
+                },
+            )
+    upgrade_database(engine)
+    with engine.connect() as connection:
+        tags = connection.execute(
+            sa.text("SELECT tag, source FROM article_tags ORDER BY tag, source")
+        ).all()
+    assert [tuple(tag) for tag in tags] == [
+        ("Asia", "category"),
+        ("Labour", "category"),
+        ("Trafficking in Persons", "category"),
+        ("kh", "feed"),
+        ("raw-term", "category"),
+    ]
     engine.dispose()
 
 

@@ -47,7 +47,7 @@ POSTGRESQL_CONNECT_ARGS: dict[str, int] = {
 # The newest revision in migrations/versions (tests/test_migrations.py checks it is
 # Alembic's head). A start on a database already there reads one row instead of
 # importing Alembic, which the daemon would hold for nothing (11 MiB).
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 
 
 def normalize_database_url(url: str) -> URL:
@@ -200,9 +200,25 @@ def alembic_config(engine: Engine | None = None, url: str | None = None) -> Conf
 
 
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (head by default)."""
-    if revision in ("head", SCHEMA_HEAD) and stored_revision(engine) == SCHEMA_HEAD:
-        return
+    """Bring the schema to `revision` (head by default); at head, sign the articles
+    left without a near-duplicate signature."""
+    if revision not in ("head", SCHEMA_HEAD) or stored_revision(engine) != SCHEMA_HEAD:
+        _migrate(engine, revision)
+    if stored_revision(engine) == SCHEMA_HEAD:
+        from monitor.storage.index import sign_unsigned
+
+        # Also when the schema was at head already: an upgrade stopped while it signed
+        # (killed, the database gone) leaves the schema at head and the rest unsigned.
+        if signed := sign_unsigned(engine):
+            log.warning(
+                "%d articles had no near-duplicate signature (the database had been below"
+                " revision 0002, or the upgrade that signed them was stopped): signed and"
+                " indexed, so that their copies are found",
+                signed,
+            )
+
+
+def _migrate(engine: Engine, revision: str) -> None:
     from alembic import command
 
     try:
@@ -213,15 +229,6 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
         # Two processes creating one SQLite database at once (two daemons started
         # together): the other one's schema is the one wanted.
         log.info("database %s migrated by another process meanwhile", mask_url(engine.url))
-    if stored_revision(engine) == SCHEMA_HEAD:
-        from monitor.storage.index import sign_unsigned
-
-        if signed := sign_unsigned(engine):
-            log.warning(
-                "%d articles had no near-duplicate signature (the database had been below"
-                " revision 0002): signed and indexed, so that their copies are found",
-                signed,
-            )
 
 
 def migrated_meanwhile(engine: Engine, *, wait: float = 30.0) -> bool:
