@@ -133,13 +133,19 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         entry.published_at,
         fetched_at=page.fetched_at,
     )
+    language = detect_language(text, html_language)
+    if _links_to_its_source(markup):
+        # An auto-blog's closing "<p><a href=…>Source link</a></p>": trafilatura drops a
+        # paragraph that is all link, and with it the mark of the repost, which the
+        # cleaner removes and records (`repost_signals`) wherever the text ends with it.
+        text += "\nSource link"
     return ExtractedArticle(
         url=url,
         title=title,
         text=text,
         author=_byline(_clean(metadata.author), url, _clean(metadata.sitename)),
         published_at=published_at,
-        language=detect_language(text, html_language),
+        language=language,
         site=site_of(url),
         fetched_at=page.fetched_at,
     )
@@ -178,6 +184,18 @@ def _page_of(url: str) -> tuple[str, tuple[str, ...]]:
         host = host.removeprefix(prefix)
     segments = tuple(segment for segment in parts.path.split("/") if segment and segment != "amp")
     return host, segments
+
+
+# The link auto-blogs (WordPress's WP Automatic and its like) put under a scraped article.
+_SOURCE_LINK_ANCHOR = r">\s*Source link\s*</a\s*>"
+_SOURCE_LINK_IN_TEXT = re.compile(_SOURCE_LINK_ANCHOR, re.IGNORECASE)
+_SOURCE_LINK_IN_BYTES = re.compile(_SOURCE_LINK_ANCHOR.encode(), re.IGNORECASE)
+
+
+def _links_to_its_source(markup: bytes | str) -> bool:
+    if isinstance(markup, str):
+        return _SOURCE_LINK_IN_TEXT.search(markup) is not None
+    return _SOURCE_LINK_IN_BYTES.search(markup) is not None
 
 
 _CANONICAL_XPATH = (

@@ -213,3 +213,25 @@ def run_main_script(script: Path, **environment: str) -> subprocess.CompletedPro
         timeout=120,
         check=True,
     )
+
+
+def test_an_auto_blogs_link_to_its_source_marks_the_repost() -> None:
+    # An audit: WordPress auto-blogs close a scraped article with a paragraph that is all
+    # link, "<p><a href=…>Source link</a></p>"; trafilatura drops it, and the repost
+    # went without its `source_link` signal.
+    wrapped = page(
+        "<html><body><article><h1>Police raid a Sihanoukville compound</h1><p>[ad_1]</p>"
+        + "".join(
+            f"<p>Paragraph {n}: police freed workers held in a scam compound in Sihanoukville,"
+            " officials of the National Committee for Counter Trafficking said.</p>"
+            for n in range(6)
+        )
+        + "<p>[ad_2]</p>"
+        + '<p><a href="https://news.example/raid">Source link</a></p>'
+        + "</article></body></html>"
+    )
+    analysis = analyse(wrapped, ENTRY)
+    assert "Source link" not in analysis.cleaned.text
+    assert analysis.cleaned.text.endswith("National Committee for Counter Trafficking said.")
+    assert analysis.dedup.repost_signals == ("ad_markers", "source_link")
+    assert analyse(ARTICLE, ENTRY).dedup.repost_signals == ()
