@@ -29,6 +29,7 @@ from monitor.records import (
     CleanedArticle,
     Decision,
     DuplicateKind,
+    FeedDocument,
     FeedEntry,
     FeedResponse,
     Outcome,
@@ -256,9 +257,7 @@ class Pipeline:
             last_modified=response.last_modified if complete else state.last_modified,
             title=document.title if document else None,
             entry_count=report.new_entries,
-            warning=f"malformed feed: {document.malformed}"
-            if document and document.malformed
-            else None,
+            warning=_poll_warning(document, response.moved_to),
             full_fetch=full_fetch and response.status == 200,
             state=state,
         )
@@ -541,6 +540,17 @@ def _unexpected(feed: FeedSettings, error: Exception) -> StageError:
         extra=_event(feed, feed.url, "poll_failed:unexpected_error"),
     )
     return StageError(f"{type(error).__name__}: {error}", reason="unexpected_error")
+
+
+def _poll_warning(document: FeedDocument | None, moved_to: str | None) -> str | None:
+    """What a poll that succeeded leaves in the feed's `last_error` for the operator:
+    the feed's new address, what of it was malformed."""
+    warnings = []
+    if moved_to:
+        warnings.append(f"moved permanently to {moved_to}: put the new address in the config file")
+    if document and document.malformed:
+        warnings.append(f"malformed feed: {document.malformed}")
+    return "; ".join(warnings) or None
 
 
 def _event(feed: FeedSettings, url: str, outcome: str) -> dict[str, str]:

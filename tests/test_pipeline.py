@@ -292,6 +292,13 @@ def test_a_feed_that_moved_for_good_is_reported(
         f"feed moved permanently: old.rss: {site.url('/old.rss')} now redirects to"
         f" {site.url('/feeds/wire.atom')}; put the new address in the config file"
     ]
+    # An audit: `monitor status` and the feed_health view said nothing of it.
+    errors = {feed.name: feed.last_error for feed in rows(store, Feed)}
+    assert errors == {
+        "old.rss": f"moved permanently to {site.url('/feeds/wire.atom')}: put the new address"
+        " in the config file",
+        "for-now.rss": None,
+    }
 
 
 def test_items_without_a_link_are_reported(
