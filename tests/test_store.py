@@ -347,6 +347,26 @@ def claim_for(store: Store, feed_id: int, url: str) -> EntryClaim:
     return claim
 
 
+def test_an_entry_put_off_for_its_host_is_not_new_at_its_next_claim(store: Store) -> None:
+    # An audit: entries put off because their host asked to wait (no attempt counted)
+    # were counted new again by the poll that fetched them, feeding the feed's health.
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    waiting, crashed = entry("http://127.0.0.1:1/w", "w"), entry("http://127.0.0.1:1/c", "c")
+    first = store.claim_entries(feed_id, [waiting, crashed], max_attempts=3)
+    assert [claim is not None and claim.fresh for claim in first] == [True, True]
+    assert first[0] is not None
+    store.defer_entry(
+        first[0].id,
+        until=datetime.now(UTC) - timedelta(seconds=1),
+        reason="host_waiting",
+        error="e",
+    )
+    again = store.claim_entries(feed_id, [waiting, crashed], max_attempts=3)
+    # The other, left pending by a crash before its first attempt: its poll, which never
+    # finished, recorded no count.
+    assert [claim is not None and claim.fresh for claim in again] == [False, True]
+
+
 def test_an_entry_finished_by_another_process_is_not_recorded_again(store: Store) -> None:
     """Two processes working on one entry (a lease lapsed in a database outage): the
     second ingest must not record the entry as a copy of its own article."""

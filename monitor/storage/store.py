@@ -157,7 +157,8 @@ class EntryClaim:
     # need not be fetched.
     article_with_url: int | None = None
     # Never worked on: recorded by this claim, or left pending by a stop or a crash before
-    # its first attempt (an entry `monitor retry` queued again has attempts 0, and is not).
+    # its first attempt (an entry `monitor retry` queued again has attempts 0, and is not;
+    # nor is one put off because its host asked to wait).
     fresh: bool = False
 
 
@@ -500,7 +501,8 @@ class Store:
                     outcome == Outcome.PENDING
                     or (outcome == Outcome.FAILED and attempts < max_attempts)
                 ) and (next_attempt_at is None or next_attempt_at <= now)
-                fresh = attempts == 0 and last_attempt_at is None
+                # Put off (its host asked to wait): counted new by the poll that put it off.
+                fresh = attempts == 0 and last_attempt_at is None and next_attempt_at is None
                 claim = EntryClaim(id=row_id, attempts=attempts, fresh=fresh) if retryable else None
                 if guid:
                     by_guid[guid] = claim
