@@ -15,12 +15,13 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import feedparser
 import lxml.html
+from feedparser.datetimes.rfc822 import timezone_names as _FEEDPARSER_ZONES
 from lxml.etree import ParserError
 
 from monitor.charsets import (
@@ -40,7 +41,7 @@ from monitor.urls import canonical_url
 def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> FeedDocument:
     """Parse feed bytes fetched from `url`; FeedParseError when there is no feed in them."""
     if _JSON_START.match(body):
-        return _distinct_guids(_parse_json_feed(body, url=url))
+        return _links_of_their_own(_distinct_guids(_parse_json_feed(body, url=url)))
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
     response_headers.setdefault("content-location", url)
     parsed, misread = _parse(_without_impossible_references(body), response_headers)
@@ -67,7 +68,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         else:
             entries.append(entry)
     feed = parsed.get("feed", {})
-    return _distinct_guids(
+    document = _distinct_guids(
         FeedDocument(
             title=_plain_text(feed.get("title")),
             language=_plain_text(feed.get("language")),
@@ -76,6 +77,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
             skipped=skipped,
         )
     )
+    return _links_of_their_own(document)
 
 
 def _distinct_guids(document: FeedDocument) -> FeedDocument:
@@ -99,6 +101,46 @@ def _distinct_guids(document: FeedDocument) -> FeedDocument:
     note = f"{count} entries share a GUID with other links: identified by their links instead"
     malformed = f"{document.malformed}; {note}" if document.malformed else note
     return replace(document, entries=entries, malformed=malformed)
+
+
+def _links_of_their_own(document: FeedDocument) -> FeedDocument:
+    """The document with the entries whose link names no article of its own (the site's
+    home page, or a link that items of other GUIDs share) linked to their GUID when it
+    is a URL (RSS `isPermaLink`, an Atom id): a CMS that links every item to its home
+    page would otherwise make each new story the entry seen before, lost without a
+    record. Items sharing a link without such a GUID stay one entry, one page."""
+    guids: dict[str, set[str]] = {}
+    for entry in document.entries:
+        if entry.guid:
+            guids.setdefault(entry.url, set()).add(entry.guid)
+    shared = {url for url, named in guids.items() if len(named) > 1}
+    entries: list[FeedEntry] = []
+    relinked = 0
+    for entry in document.entries:
+        guid = entry.guid
+        if guid and _is_permalink(guid) and (entry.url in shared or _is_home_page(entry.url)):
+            resolved = _resolved(guid, guid)
+            if resolved is not None and resolved[1] != entry.url:
+                entry = replace(entry, link=resolved[0], url=resolved[1])
+                relinked += 1
+        entries.append(entry)
+    alike = sum(1 for entry in entries if entry.url in shared and not _is_permalink(entry.guid))
+    notes = [
+        f"{relinked} entries link to a page that is not theirs: linked to their GUIDs instead"
+        if relinked
+        else "",
+        f"{alike} entries of different GUIDs share one link: one article" if alike else "",
+    ]
+    note = "; ".join(filter(None, notes))
+    if not note:
+        return document
+    malformed = f"{document.malformed}; {note}" if document.malformed else note
+    return replace(document, entries=tuple(entries), malformed=malformed)
+
+
+def _is_home_page(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
 
 
 _JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
@@ -298,9 +340,24 @@ def _feed_entry(
     http(s) link (its GUID when that is a URL)."""
     guid = _plain_text(guid)
     if not isinstance(link, str) or not link.strip():
-        link = guid if guid and guid.startswith(("http://", "https://")) else None
-    if not link:
+        link = guid if _is_permalink(guid) else None
+    resolved = _resolved(link, base) if link else None
+    if resolved is None:
         return None
+    link, url = resolved
+    return FeedEntry(
+        link=link,
+        url=url,
+        guid=guid[:2048] if guid else None,
+        title=_plain_text(title),
+        published_at=published_at,
+        categories=categories,
+    )
+
+
+def _resolved(link: str, base: str) -> tuple[str, str] | None:
+    """The link resolved against `base`, and its canonical URL; None when it is not an
+    http(s) URL the database can hold."""
     # Controls percent-encoded (they may mean something to the server), then what is
     # never text (a surrogate, U+FFFD, a bidi override) dropped.
     link = printable(
@@ -312,26 +369,79 @@ def _feed_entry(
         return None
     if max(len(link), len(url)) > MAX_URL_LENGTH:
         return None  # the database keeps links and URLs of at most this length
-    return FeedEntry(
-        link=link,
-        url=url,
-        guid=guid[:2048] if guid else None,
-        title=_plain_text(title),
-        published_at=published_at,
-        categories=categories,
-    )
+    return link, url
+
+
+def _is_permalink(guid: str | None) -> bool:
+    return guid is not None and guid.startswith(("http://", "https://"))
 
 
 def _entry_time(raw: Any) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = raw.get(key)
-        if isinstance(value, time.struct_time):
-            try:
-                # feedparser normalises every date to UTC.
-                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-            except (OverflowError, ValueError, OSError):
-                continue
+    for key in ("published", "updated", "created"):
+        value = raw.get(f"{key}_parsed")
+        if not isinstance(value, time.struct_time):
+            continue
+        offset = _zone_offset(raw.get(key))
+        if offset is None:
+            continue
+        try:
+            # feedparser normalises every date to UTC, reading a zone it does not know as UTC.
+            return datetime.fromtimestamp(calendar.timegm(value), tz=UTC) - offset
+        except (OverflowError, ValueError, OSError):
+            continue
     return None
+
+
+# Time zones by the abbreviations the region's feeds write, which feedparser does not
+# know (it reads them as UTC): "Thu, 01 May 2025 15:00:00 ICT" is 08:00 UTC.
+_ZONES = {
+    "UTC": 0,
+    "ICT": 7,  # Indochina: Cambodia, Laos, Thailand, Vietnam
+    "WIB": 7,
+    "WITA": 8,
+    "WIT": 9,
+    "SGT": 8,
+    "MYT": 8,
+    "HKT": 8,
+    "PHT": 8,
+    "MMT": 6.5,
+    "JST": 9,
+    "KST": 9,
+    "AWST": 8,
+    "AEST": 10,
+    "AEDT": 11,
+    "NZST": 12,
+    "NZDT": 13,
+    "BST": 1,
+    "CET": 1,
+    "CEST": 2,
+    "EET": 2,
+    "EEST": 3,
+    "WET": 0,
+    "WEST": 1,
+    "MSK": 3,
+}
+_WRITTEN_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?\s*([A-Za-z]{2,5})\s*$")
+_ISO_DAY = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})")
+
+
+def _zone_offset(written: object) -> timedelta | None:
+    """How far feedparser's reading of `written` is from UTC: zero, unless the date ends
+    with a zone abbreviation it does not know; None when the date cannot be right (a
+    zone neither knows, rather than UTC; a day the month does not have, which it moves
+    into the next month)."""
+    if not isinstance(written, str):
+        return timedelta(0)
+    if day := _ISO_DAY.match(written):
+        try:
+            datetime(int(day[1]), int(day[2]), int(day[3]))
+        except ValueError:
+            return None
+    zone = _WRITTEN_ZONE.search(written)
+    if zone is None or zone[1].lower() in _FEEDPARSER_ZONES:
+        return timedelta(0)
+    hours = _ZONES.get(zone[1].upper())
+    return None if hours is None else timedelta(hours=hours)
 
 
 def _plain_text(value: object) -> str | None:

@@ -246,3 +246,62 @@ def test_characters_that_are_never_text_leave_every_field_of_a_feed() -> None:
             field.encode("utf-8")  # a lone surrogate would raise here
             assert not {"\ufffe", "\ufffd", "\u202e", "\u202c", "\x85"} & set(field), field
         assert entry.title is not None and "Koh Kong" in entry.title
+
+
+def test_items_linked_to_a_page_not_theirs_take_their_guids_permalink() -> None:
+    # An audit: items linked to the site's home page (or sharing one link) with GUIDs of
+    # their own were one entry: the first failed on the home page, the others were lost.
+    items = "".join(
+        f"<item><title>S{n}</title><link>http://news.test/</link>"
+        f'<guid isPermaLink="true">http://news.test/a/{n}.html</guid></item>'
+        for n in (1, 2)
+    )
+    items += "".join(
+        f"<item><title>W{n}</title><link>http://news.test/live</link>"
+        f'<guid isPermaLink="false">http://news.test/?p={n}</guid></item>'
+        for n in (5, 6)
+    )
+    items += "".join(
+        f"<item><title>H{n}</title><link>http://news.test/app/#!/story/{n}</link>"
+        f'<guid isPermaLink="false">hb-{n}</guid></item>'
+        for n in (1, 2)
+    )
+    items += "<item><title>A</title><link>http://news.test/a.html</link><guid>urn:a</guid></item>"
+    feed = f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+    document = parse_feed(feed, url="http://news.test/feed")
+    assert [entry.url for entry in document.entries] == [
+        "http://news.test/a/1.html",
+        "http://news.test/a/2.html",
+        "http://news.test/?p=5",
+        "http://news.test/?p=6",
+        "http://news.test/app/",
+        "http://news.test/app/",
+        "http://news.test/a.html",
+    ]
+    assert document.malformed == (
+        "4 entries link to a page that is not theirs: linked to their GUIDs instead;"
+        " 2 entries of different GUIDs share one link: one article"
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "utc"),
+    [
+        ("Thu, 01 May 2025 15:00:00 ICT", datetime(2025, 5, 1, 8, tzinfo=UTC)),
+        ("Thu, 01 May 2025 15:00:00 +0700", datetime(2025, 5, 1, 8, tzinfo=UTC)),
+        ("Thu, 01 May 2025 15:00:00 GMT", datetime(2025, 5, 1, 15, tzinfo=UTC)),
+        ("Thu, 01 May 2025 15:00:00 UTC", datetime(2025, 5, 1, 15, tzinfo=UTC)),
+        ("Thu, 01 May 2025 15:00:00 EST", datetime(2025, 5, 1, 20, tzinfo=UTC)),
+        ("Thu, 01 May 2025 15:00:00 QQT", None),
+        ("2024-02-30T10:00:00Z", None),
+        ("2024-02-28T10:00:00+07:00", datetime(2024, 2, 28, 3, tzinfo=UTC)),
+    ],
+)
+def test_an_entrys_date_is_read_in_its_zone_or_not_at_all(written: str, utc: datetime) -> None:
+    # An audit: "ICT", Cambodia's own zone, unknown to feedparser, was read as UTC (seven
+    # hours late), and February 30 became March 1.
+    feed = (
+        '<rss version="2.0"><channel><title>T</title><item><link>http://news.test/a</link>'
+        f"<pubDate>{written}</pubDate></item></channel></rss>"
+    ).encode()
+    assert parse_feed(feed, url="http://news.test/feed").entries[0].published_at == utc
