@@ -9,8 +9,10 @@ short `reason` (`http_404`, `timeout`, `too_large`, `blocked_address`…).
 from __future__ import annotations
 
 import functools
+import html
 import itertools
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -732,13 +734,16 @@ class Fetcher:
         headers: dict[str, str],
         allowed: Callable[[str], None] | None = None,
         waits: HostWaits | None = None,
+        follow_refresh: bool = False,
     ) -> tuple[httpx.Response, bytes]:
         """GET `url`, following redirects one hop at a time: each hop waits for its own
         host's turn (an aggregator's link must not reach the publisher outside its
         limits) and is first passed to `allowed` (robots.txt for pages), which raises to
         refuse it. With `waits` (pages), a hop to a host that asked to wait is not made
-        (HostWaiting), and a 429 or 503 makes its host wait. The response's `history`
-        holds the redirects, as httpx's would."""
+        (HostWaiting), and a 429 or 503 makes its host wait. With `follow_refresh`
+        (pages), an HTML page's `<meta http-equiv="refresh">` to another address within
+        REFRESH_WITHIN seconds is a hop as well. The response's `history` holds the
+        redirects, as httpx's would."""
         deadline = time.monotonic() + self.settings.total_timeout
         history: list[httpx.Response] = []
         while True:
@@ -763,8 +768,10 @@ class Fetcher:
                 # Before the slot is given up: the host's next request must see it.
                 if waits is not None and response.status_code in BUSY_STATUSES:
                     waits.hold(host, response)
-            location = response.headers.get("location")
-            if not response.is_redirect or location is None:
+            location = response.headers.get("location") if response.is_redirect else None
+            if location is None and follow_refresh and response.status_code == 200:
+                location = refresh_target(url, response.headers.get("content-type"), body)
+            if location is None:
                 response.history = history
                 return response, body
             if len(history) >= self.settings.max_redirects:
@@ -789,14 +796,51 @@ class Fetcher:
         )
 
     def page(self, url: str) -> FetchedPage:
-        get: Getter = functools.partial(self.get, waits=self.waits)
+        get: Getter = functools.partial(self.get, waits=self.waits, follow_refresh=True)
         if self.settings.robots_txt:
-            get = functools.partial(self.get, allowed=self._robots_allow, waits=self.waits)
+            get = functools.partial(
+                self.get, allowed=self._robots_allow, waits=self.waits, follow_refresh=True
+            )
         return fetch_page(self.client, url, max_size=self.settings.max_response_size, get=get)
 
     def _robots_allow(self, url: str) -> None:
         if not self.robots.allows(url):
             raise FetchError(f"{url}: disallowed by robots.txt", reason="robots_disallowed")
+
+
+# A `<meta http-equiv="refresh">` sooner than this is a redirect (a stub page that
+# forwards to the article); later, a page that reloads itself or moves on after reading.
+REFRESH_WITHIN = 10
+_META_TAG = re.compile(rb"<meta\b[^>]*>", re.IGNORECASE)
+_REFRESH = re.compile(rb"""http-equiv\s*=\s*["']?refresh\b""", re.IGNORECASE)
+_CONTENT = re.compile(rb"""\bcontent\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+_DELAY_AND_URL = re.compile(
+    rb"""^\s*(\d+)(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s][^"']*)""", re.IGNORECASE
+)
+# Where a page's head is: a refresh further down is not the page's own.
+_HEAD_BYTES = 16 * 1024
+
+
+def refresh_target(url: str, content_type: str | None, body: bytes) -> str | None:
+    """The address an HTML page's meta refresh sends to within REFRESH_WITHIN seconds,
+    when it is another page; else None."""
+    if content_type and "html" not in content_type.lower():
+        return None
+    for tag in _META_TAG.findall(body[:_HEAD_BYTES]):
+        if not _REFRESH.search(tag) or not (content := _CONTENT.search(tag)):
+            continue
+        value = content[1] or content[2] or content[3] or b""
+        found = _DELAY_AND_URL.match(value)
+        if found is None or int(found[1]) > REFRESH_WITHIN:
+            continue
+        location = html.unescape(found[2].decode("utf-8", "replace")).strip()
+        try:
+            target = _redirect_target(url, location)
+        except FetchError:
+            continue  # nowhere a page can be fetched from ("javascript:…")
+        if target != str(httpx.URL(url).copy_with(fragment=None)):
+            return location
+    return None
 
 
 def _redirect_target(url: str, location: str) -> str:

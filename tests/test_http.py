@@ -68,6 +68,39 @@ def test_a_redirect_to_an_overlong_url_is_refused_before_it_is_requested(
     assert site.hits(long_path) == 0
 
 
+def test_a_meta_refresh_to_another_page_is_followed_as_a_redirect(site: LocalSite) -> None:
+    # An audit: a stub page forwarding with <meta http-equiv="refresh"> failed as
+    # no_article_text, and its target was never asked for.
+    site.route(
+        "/stub",
+        lambda _: html(
+            '<html><head><meta content="0; URL=\'/story?id=7&amp;p=1\'" HTTP-EQUIV="Refresh">'
+            "</head><body>Redirecting…</body></html>"
+        ),
+    )
+    site.route("/story", lambda _: html())
+    site.route("/reloads", lambda _: html('<meta http-equiv="refresh" content="300; url=/story">'))
+    site.route(
+        "/itself", lambda _: html('<meta http-equiv="refresh" content="0; url=/itself#top">')
+    )
+    site.route(
+        "/nowhere", lambda _: html('<meta http-equiv="refresh" content="0;url=javascript:x">')
+    )
+    site.route("/loop", lambda _: html('<meta http-equiv="refresh" content="0; url=/loop2">'))
+    site.route("/loop2", lambda _: html('<meta http-equiv="refresh" content="0; url=/loop">'))
+    with Fetcher(LOCAL.model_copy(update={"per_host_delay": 0})) as fetcher:
+        page = fetcher.page(site.url("/stub"))
+        assert page.final_url == site.url("/story?id=7&p=1")
+        assert page.body == b"<html><body><p>Hello</p></body></html>"
+        for stays in ("/reloads", "/itself", "/nowhere"):
+            assert fetcher.page(site.url(stays)).final_url == site.url(stays)
+        with pytest.raises(FetchError) as caught:
+            fetcher.page(site.url("/loop"))
+        assert caught.value.reason == "too_many_redirects"
+        # A feed is not a page: its fetch follows HTTP redirects only.
+        assert fetcher.get(site.url("/stub"), headers={})[0].url == site.url("/stub")
+
+
 def test_declared_size_over_the_limit(site: LocalSite) -> None:
     site.route("/big", lambda _: html("x" * 50_000))
     with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
