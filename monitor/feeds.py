@@ -8,6 +8,7 @@ that could be read; only a document with no feed in it is an error.
 from __future__ import annotations
 
 import calendar
+import codecs
 import contextlib
 import html
 import json
@@ -40,9 +41,10 @@ from monitor.urls import canonical_url
 
 def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> FeedDocument:
     """Parse feed bytes fetched from `url`; FeedParseError when there is no feed in them."""
-    if _JSON_START.match(body):
-        return _links_of_their_own(_distinct_guids(_parse_json_feed(body, url=url)))
     response_headers = {key.lower(): value for key, value in (headers or {}).items()}
+    if _is_json(body):
+        document = _parse_json_feed(body, url=url, headers=response_headers)
+        return _links_of_their_own(_distinct_guids(document))
     response_headers.setdefault("content-location", url)
     parsed, misread = _parse(_without_impossible_references(body), response_headers)
     malformed = _bozo_reason(parsed) if _is_malformed(parsed) else None
@@ -144,6 +146,12 @@ def _is_home_page(url: str) -> bool:
 
 
 _JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")
+_JSON_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 _CHARACTER_REFERENCE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
 
 
@@ -162,11 +170,28 @@ def _without_impossible_references(body: bytes) -> bytes:
     return _CHARACTER_REFERENCE.sub(replaced, body)
 
 
-def _parse_json_feed(body: bytes, *, url: str) -> FeedDocument:
+def _is_json(body: bytes) -> bool:
+    """Whether `body` opens as a JSON object does, in UTF-8 or (with its byte order
+    mark) UTF-16 or UTF-32."""
+    for bom, codec in _JSON_BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(codec, "ignore").lstrip().startswith("{")
+    return _JSON_START.match(body) is not None
+
+
+def _parse_json_feed(body: bytes, *, url: str, headers: Mapping[str, str]) -> FeedDocument:
     """A JSON Feed (https://jsonfeed.org/version/1.1, and 1.0), which feedparser 6.0
-    does not read."""
+    does not read. JSON is UTF-8 (or UTF-16, UTF-32 with a byte order mark); a feed in
+    another charset is read in the one its Content-Type declares."""
     try:
-        document = json.loads(body.decode("utf-8-sig"))
+        try:
+            document = json.loads(body)
+        except UnicodeDecodeError:
+            declared = _CHARSET_PARAMETER.search(headers.get("content-type", ""))
+            codec = codec_for(declared[1]) if declared else None
+            if codec is None:
+                raise
+            document = json.loads(body.decode(codec))
     except (UnicodeDecodeError, ValueError) as error:
         raise FeedParseError(f"not a feed: invalid JSON: {error}", reason="not_a_feed") from None
     version = document.get("version") if isinstance(document, dict) else None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -305,3 +307,31 @@ def test_an_entrys_date_is_read_in_its_zone_or_not_at_all(written: str, utc: dat
         f"<pubDate>{written}</pubDate></item></channel></rss>"
     ).encode()
     assert parse_feed(feed, url="http://news.test/feed").entries[0].published_at == utc
+
+
+@pytest.mark.parametrize(
+    ("encoded", "content_type"),
+    [
+        (lambda text: text.encode("iso-8859-1"), "application/json; charset=iso-8859-1"),
+        (lambda text: text.encode("utf-16"), "application/feed+json"),
+        (lambda text: codecs.BOM_UTF8 + text.encode("utf-8"), "application/json"),
+    ],
+)
+def test_a_json_feed_in_another_encoding_is_read(
+    encoded: Callable[[str], bytes], content_type: str
+) -> None:
+    # An audit: a JSON Feed declaring iso-8859-1 failed as invalid UTF-8, one in UTF-16
+    # was taken for XML ("not well-formed").
+    text = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Sécurité",
+            "items": [{"id": "1", "url": "http://news.test/a", "title": "Réfugiés"}],
+        },
+        ensure_ascii=False,
+    )
+    document = parse_feed(
+        encoded(text), url="http://news.test/feed", headers={"Content-Type": content_type}
+    )
+    assert document.title == "Sécurité"
+    assert [entry.title for entry in document.entries] == ["Réfugiés"]
