@@ -410,7 +410,22 @@ def _get(
     except httpx.DecodingError as exc:
         raise FetchError(f"{url}: undecodable body: {exc}", reason="bad_encoding") from None
     except httpx.HTTPError as exc:
+        if isinstance(exc, httpx.ConnectError) and _cause_is(exc, socket.gaierror):
+            # The resolver's failure under httpx's own connection (private addresses
+            # allowed): a name that does not resolve, as the address guard reports it.
+            raise FetchError(f"{url}: cannot resolve: {exc}", reason="dns_error") from None
         raise FetchError(f"{url}: {type(exc).__name__}: {exc}", reason="network_error") from None
+
+
+def _cause_is(error: BaseException, kind: type[BaseException]) -> bool:
+    seen: BaseException | None = error
+    for _ in range(10):  # a chain, not a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, kind):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _decoded(url: str, response: httpx.Response) -> Iterator[bytes]:

@@ -101,6 +101,16 @@ def test_a_meta_refresh_to_another_page_is_followed_as_a_redirect(site: LocalSit
         assert fetcher.get(site.url("/stub"), headers={})[0].url == site.url("/stub")
 
 
+@pytest.mark.parametrize("allow_private", [True, False])
+def test_a_name_that_does_not_resolve_is_a_dns_error(allow_private: bool) -> None:
+    # An audit: with private addresses allowed (httpx's own connection, not the address
+    # guard's), it was a network_error. ".invalid" never resolves (RFC 2606).
+    settings = LOCAL.model_copy(update={"allow_private_addresses": allow_private})
+    with build_client(settings) as client, pytest.raises(FetchError) as caught:
+        fetch_page(client, "http://no-such-host.invalid/a", max_size=10_000)
+    assert caught.value.reason == "dns_error", caught.value
+
+
 def test_declared_size_over_the_limit(site: LocalSite) -> None:
     site.route("/big", lambda _: html("x" * 50_000))
     with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
