@@ -823,3 +823,22 @@ def test_a_page_kept_under_the_url_it_declares_is_found_by_its_own(store: Store)
     assert found.copy is not None and found.copy.url == copy_declared
     count, copies = store.copies_of(kept.article_id)
     assert count == 1 and [copy.url for copy in copies] == [copy_declared]
+
+
+def test_the_database_probe_does_not_wait_for_another_processs_writes(tmp_path: Path) -> None:
+    # An operator audit: /healthz said "database unreachable" while a `sqlite3` shell held
+    # the write lock; its probe began a writer's transaction (BEGIN IMMEDIATE) and waited.
+    import sqlite3
+
+    from monitor.storage.database import check_reachable, create_database_engine, within
+
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'busy.db'}")
+    check_reachable(engine)  # creates the file, in WAL mode
+    writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE held (x)")
+        within(2, lambda: check_reachable(engine))
+    finally:
+        writer.close()
+        engine.dispose()

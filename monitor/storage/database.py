@@ -318,7 +318,10 @@ def within(seconds: float, work: Callable[[], _T]) -> _T:
 def check_reachable(engine: Engine) -> None:
     """Raise DatabaseError with a clear message when the database cannot be opened."""
     try:
-        with engine.connect() as connection:
+        # Read-only: on SQLite a writer's transaction takes the write lock, and the
+        # health probe would wait behind any other process's writes (WAL never makes
+        # a reader wait).
+        with engine.execution_options(read_only=True).connect() as connection:
             connection.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as exc:
         raise DatabaseError(f"cannot open database {mask_url(engine.url)}: {exc.orig}") from None
