@@ -350,6 +350,8 @@ class Daemon:
             )
             if edited
         ]
+        for warning in _drastic_changes(self.settings, settings):
+            log.warning("%s: %s", self.config_path, warning)
         if changed:
             log.info(
                 "%s changed: new articles are judged by them; %s",
@@ -392,6 +394,20 @@ class Daemon:
         """The jobs in hand, in the operator's words ("the poll of NAME")."""
         with self._in_hand_lock:
             return sorted(self._in_hand.values())
+
+
+def _drastic_changes(previous: Settings, new: Settings) -> list[str]:
+    """What an edit does that an operator rarely means, and a file cut short (a slow
+    copy, a generator that failed half-way) does: applied, but said out loud."""
+    warnings = []
+    if previous.feeds and not new.feeds:
+        warnings.append("no feed is configured any more: nothing will be polled")
+    if new.feeds and previous.topic.all and not new.topic.all:
+        warnings.append(
+            "[topic] lists no phrase any more: every article of the feeds is kept, and"
+            " stored articles are never judged again"
+        )
+    return warnings
 
 
 def _has_content(path: Path) -> bool:

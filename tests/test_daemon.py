@@ -127,3 +127,23 @@ def test_entries_cut_off_by_a_stop_are_finished_at_the_next_start(
         returncode, stderr, _ = stop(process, signal.SIGTERM)
     assert returncode == 0, stderr
     assert scalar(database_url, "SELECT count(*) FROM entries WHERE outcome = 'pending'") == 0
+
+
+def test_an_edit_that_drops_every_feed_or_the_topic_filter_is_said_out_loud() -> None:
+    # An operator audit: a config file cut short before [topic] (a slow copy) was applied
+    # with an INFO line; with its feeds before [topic], every article would be kept.
+    from monitor.config import FeedSettings, Settings, TopicSettings
+    from monitor.daemon import _drastic_changes
+
+    feeds = (FeedSettings(name="a", url="http://127.0.0.1:1/a.rss"),)
+    topic = TopicSettings(all=(("cambodia",), ("trafficking",)))
+    filtered = Settings(feeds=feeds, topic=topic)
+    assert _drastic_changes(filtered, filtered) == []
+    assert _drastic_changes(filtered, Settings(feeds=feeds)) == [
+        "[topic] lists no phrase any more: every article of the feeds is kept, and stored"
+        " articles are never judged again"
+    ]
+    assert _drastic_changes(filtered, Settings(topic=topic)) == [
+        "no feed is configured any more: nothing will be polled"
+    ]
+    assert _drastic_changes(Settings(), Settings(feeds=feeds)) == []
