@@ -404,15 +404,16 @@ def run_once_command(context: _Context, ignore_backoff: bool) -> None:
 
     Feeds backing off (after failures in a row, or a server's Retry-After) are left
     until their next try, as the daemon leaves them. Exits 0 even when some feeds fail
-    (their errors are printed and recorded on the feeds table); non-zero only when the
-    configuration or database is unusable.
+    (their errors are printed and recorded on the feeds table); non-zero when the
+    configuration or database is unusable, and 128 + the signal's number when SIGINT or
+    SIGTERM cut the run short (after its summary).
     """
     global _FATAL_AS_LOG_EVENT
     _FATAL_AS_LOG_EVENT = True
     settings = context.settings()
     heap.limit_arenas()  # before any thread starts
     stop = threading.Event()
-    _stop_on_signals(stop)
+    received = _stop_on_signals(stop)
     store = open_store(settings)
     # A progress bar on a terminal; nothing extra when the output is a file or a pipe.
     with click.progressbar(
@@ -453,6 +454,13 @@ def run_once_command(context: _Context, ignore_backoff: bool) -> None:
         f"failed: {summary.outcomes.get(Outcome.FAILED, 0)}\n"
         f"to be tried later: {summary.total('waiting')}"
     )
+    if received:
+        # A cut-off run is not a complete one: cron, a timeout wrapper, must tell.
+        click.echo(
+            f"interrupted by {signal.Signals(received[0]).name}: {store.unfinished_entries()}"
+            " entries left pending, finished by the next run"
+        )
+        sys.exit(128 + received[0])
 
 
 @cli.command("check-config")
@@ -1078,18 +1086,22 @@ _UNSIGNED_ARTICLES = sa.text(
 )
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    """run-once: the first SIGINT or SIGTERM stops after the entries in hand."""
+def _stop_on_signals(stop: threading.Event) -> list[int]:
+    """run-once: the first SIGINT or SIGTERM stops after the entries in hand. Returns
+    the list the signal received is put in."""
+    received: list[int] = []
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             # A second signal: the operator does not want to wait.
             raise SystemExit(128 + signum)
         log.info("received %s: stopping after the entries in hand", signal.Signals(signum).name)
+        received.append(signum)
         stop.set()
 
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGTERM, handle)
+    return received
 
 
 def main() -> NoReturn:

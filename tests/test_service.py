@@ -295,6 +295,31 @@ def start_on_slow_feed(
     return process
 
 
+def test_run_once_stopped_by_a_signal_says_so_and_exits_non_zero(
+    site: LocalSite, tmp_path: Path, database_url: str
+) -> None:
+    # An operator audit: run-once stopped by SIGTERM printed a summary like a complete
+    # run's and exited 0; cron or a timeout wrapper could not tell.
+    serve_slow_feed(site, 12)
+    config = tmp_path / "config.toml"
+    write_config(config, site, {"slow": "/slow.rss"}, database_url=database_url)
+    process = subprocess.Popen(
+        [MONITOR, "--config", str(config), "run-once"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
+    wait_for(lambda: site.hits("/slow/2.html") >= 1)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    ((pending,),) = query(database_url, "SELECT count(*) FROM entries WHERE outcome = 'pending'")
+    assert isinstance(pending, int) and pending > 0
+    assert f"interrupted by SIGTERM: {pending} entries left pending" in stdout
+    assert "stored: " in stdout  # the summary first
+
+
 def articles_all_signed(database_url: str) -> object:
     """The number of stored articles, after checking each has its near-duplicate
     signature (stored whole, in one transaction)."""

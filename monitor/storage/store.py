@@ -258,6 +258,17 @@ class Store:
             ).scalar_one()
         return bool(found)
 
+    def unfinished_entries(self) -> int:
+        """How many entries are left `pending` and not waiting for a later try: what a
+        stop cut off, which the next poll of their feed finishes."""
+        with self.engine.execution_options(read_only=True).connect() as connection:
+            count = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(_ENTRIES)
+                .where(_ENTRIES.c.outcome == Outcome.PENDING, _not_waiting(utc_now()))
+            ).scalar_one()
+        return int(count)
+
     def record_poll_success(
         self,
         feed_id: int,
