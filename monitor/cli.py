@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -634,6 +635,7 @@ def retry(
     settings = context.settings()
     store = open_store(settings, sync_feeds=False, create=False, read_only=dry_run)
     polled = _polled_feeds(store, settings, feeds)
+    _check_reasons(store, reasons)
     count = (
         store.retry_failed(
             since=since.replace(tzinfo=UTC) if since else None,
@@ -998,6 +1000,31 @@ def _check_feed_names(store: Store, feeds: Sequence[str]) -> None:
             raise click.BadParameter(
                 f"no feed named {feed!r} in the database (feeds: {known})", param_hint="'--feed'"
             )
+
+
+def _check_reasons(store: Store, reasons: Sequence[str]) -> None:
+    """A reason is written as the entries table has it (`http_500`, `timeout`): "500" or
+    "HTTP_500" would select nothing, and look like nothing to retry."""
+    if not reasons:
+        return
+    present = store.failed_reasons()
+    listed = ", ".join(f"{reason} ({count})" for reason, count in present.items()) or "none"
+    for reason in reasons:
+        if reason in present:
+            continue
+        if _REASON_FORM.fullmatch(reason):
+            log.warning("no failed entry has the reason %r (failed entries: %s)", reason, listed)
+            continue
+        guess = difflib.get_close_matches(reason.casefold(), list(present), n=1, cutoff=0.6)
+        hint = f"did you mean {guess[0]!r}? " if guess else ""
+        raise click.BadParameter(
+            f"{reason!r} is not a reason as entries record them (lower case, e.g. http_500,"
+            f" timeout): {hint}failed entries: {listed}",
+            param_hint="'--reason'",
+        )
+
+
+_REASON_FORM = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _check_tag_names(store: Store, settings: Settings, tags: Sequence[str]) -> None:

@@ -4,6 +4,7 @@ PostgreSQL, against the local site."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -19,7 +20,7 @@ from monitor.retry import RetryPolicy, is_transient
 from monitor.runner import run_once
 from monitor.storage.schema import Entry
 from monitor.storage.store import Store
-from tests.commands import run_monitor
+from tests.commands import MONITOR, environment, run_monitor
 from tests.localsite import Handler, LocalSite, Response, SiteRequest
 
 FEED = "/feeds/wire.atom"
@@ -241,6 +242,17 @@ def test_monitor_retry_queues_failed_entries_again(
     assert "1 failed entries would be tried again" in run("retry", "--dry-run")
     assert "0 failed entries" in run("retry", "--since", "2999-01-01")
     assert "0 failed entries" in run("retry", "--reason", "http_404")
+    # An operator audit: "HTTP_500" or "500" selected nothing, silently.
+    for written, hint in (("HTTP_500", "did you mean 'http_500'? "), ("500", "")):
+        refused = subprocess.run(
+            [MONITOR, "--config", str(config), "retry", "--reason", written, "--dry-run"],
+            capture_output=True,
+            text=True,
+            env=environment(),
+            check=False,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert f"{hint}failed entries: http_500 (1)" in refused.stderr
     assert "1 failed entries queued" in run("retry", "--feed", "wire", "--reason", "http_500")
     assert "stored: 1" in run("run-once")
     assert site.hits(FIRST) == 3

@@ -604,6 +604,17 @@ class Store:
             failed, since=since, feeds=feeds, dry_run=dry_run, values={"attempts": 0}
         )
 
+    def failed_reasons(self) -> dict[str, int]:
+        """The reasons of the failed entries, with how many failed for each."""
+        with self.engine.execution_options(read_only=True).connect() as connection:
+            rows = connection.execute(
+                sa.select(_ENTRIES.c.reason, sa.func.count())
+                .where(_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.reason.is_not(None))
+                .group_by(_ENTRIES.c.reason)
+                .order_by(_ENTRIES.c.reason)
+            ).all()
+        return {str(reason): int(count) for reason, count in rows}
+
     def _requeue(
         self,
         chosen: list[sa.ColumnElement[bool]],
