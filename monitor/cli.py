@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -318,7 +319,9 @@ def healthcheck(context: _Context) -> None:
     if not from_the_daemon(response.headers.get(INSTANCE_HEADER, "")):
         raise click.ClickException(
             f"{url}: answered by something else than the daemon running {path}"
-            f" (HTTP {response.status_code})"
+            f" (HTTP {response.status_code}): another server, or a daemon started with"
+            " another path to its configuration file (a link to it names another file;"
+            " give the check the path the daemon was given)"
         )
     click.echo(response.text.strip())
     if response.status_code != 200:
@@ -368,16 +371,23 @@ def status(context: _Context) -> None:
             # is a leftover: it is not polled at all).
             _when(feed.next_poll_at) if health == Health.BACKING_OFF else "-",
             _waiting(waiting.get(feed.id)) if feed.id is not None else "-",
-            (feed.last_error or "")[:60],
+            feed.last_error or "",
         )
         for feed, health in rows
     ]
     widths = [max(len(row[column]) for row in table) for column in range(len(header) - 1)]
+    # On a terminal the last error is cut to the line, and says so; piped, it is whole.
+    room = None
+    if sys.stdout.isatty():
+        room = max(30, shutil.get_terminal_size().columns - sum(widths) - 2 * len(widths))
     for row in table:
+        error = row[-1]
+        if room is not None and len(error) > room:
+            error = error[: room - 1] + "…"
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
             + "  "
-            + row[-1]
+            + error
         )
 
 

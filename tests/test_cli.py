@@ -520,3 +520,25 @@ def test_the_error_that_stops_the_daemon_is_a_json_log_event(tmp_path: Path) -> 
     assert "database error" in events[-1]["message"]
     # A person's command answers in words, as before.
     assert monitor("status", cwd=tmp_path).stderr.startswith("monitor: database error")
+
+
+def test_status_piped_shows_each_feeds_last_error_whole(tmp_path: Path) -> None:
+    # An operator audit: the last error was cut at 60 characters, without a mark, and
+    # the advice at its end ("set fetch.allow_private_addresses…") was lost.
+    (tmp_path / "config.toml").write_text(
+        '[database]\nurl = "sqlite:///m.db"\n'
+        '[[feeds]]\nname = "Wire"\nurl = "http://127.0.0.1:9/a.rss"\n',
+        encoding="utf-8",
+    )
+    assert monitor("db", "upgrade", cwd=tmp_path).returncode == 0
+    error = "blocked_address: refused 127.0.0.1:9: " + "x" * 80 + " (set fetch.allow_private)"
+    with sqlite3.connect(tmp_path / "m.db") as connection:
+        connection.execute(
+            "INSERT INTO feeds (url, name, enabled, interval_seconds, consecutive_failures,"
+            " created_at, last_error) VALUES ('http://127.0.0.1:9/a.rss', 'Wire', 1, 600, 1,"
+            " '2026-12-07 00:00:00', ?)",
+            (error,),
+        )
+    result = monitor("status", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].endswith(error)
