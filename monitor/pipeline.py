@@ -261,9 +261,15 @@ class Pipeline:
             full_fetch=full_fetch and response.status == 200,
             state=state,
         )
+        # The counts add up to what the poll took in hand: a stop leaves the rest pending.
+        cut_off = (
+            f"; stopped: {self.store.unfinished_entries(feed_id)} left pending for the next poll"
+            if report.interrupted
+            else ""
+        )
         log.info(
             "feed polled: %s: %s%d entries, %d new, %d stored, %d duplicates, %d off-topic,"
-            " %d failed, %d to be tried later",
+            " %d failed, %d to be tried later%s",
             feed.name,
             "not modified, " if report.not_modified else "",
             report.entries_seen,
@@ -273,6 +279,7 @@ class Pipeline:
             report.off_topic,
             report.failed,
             report.waiting,
+            cut_off,
             extra=_event(feed, feed.url, "not_modified" if report.not_modified else "polled"),
         )
         return report

@@ -317,6 +317,7 @@ def test_run_once_stopped_by_a_signal_says_so_and_exits_non_zero(
     ((pending,),) = query(database_url, "SELECT count(*) FROM entries WHERE outcome = 'pending'")
     assert isinstance(pending, int) and pending > 0
     assert f"interrupted by SIGTERM: {pending} entries left pending" in stdout
+    assert f"stopped: {pending} left pending for the next poll" in stderr  # the poll's log
     assert "stored: " in stdout  # the summary first
 
 

@@ -258,14 +258,15 @@ class Store:
             ).scalar_one()
         return bool(found)
 
-    def unfinished_entries(self) -> int:
-        """How many entries are left `pending` and not waiting for a later try: what a
-        stop cut off, which the next poll of their feed finishes."""
+    def unfinished_entries(self, feed_id: int | None = None) -> int:
+        """How many entries (of the feed, or of every feed) are left `pending` and not
+        waiting for a later try: what a stop cut off, which the next poll finishes."""
+        unfinished = [_ENTRIES.c.outcome == Outcome.PENDING, _not_waiting(utc_now())]
+        if feed_id is not None:
+            unfinished.append(_ENTRIES.c.feed_id == feed_id)
         with self.engine.execution_options(read_only=True).connect() as connection:
             count = connection.execute(
-                sa.select(sa.func.count())
-                .select_from(_ENTRIES)
-                .where(_ENTRIES.c.outcome == Outcome.PENDING, _not_waiting(utc_now()))
+                sa.select(sa.func.count()).select_from(_ENTRIES).where(*unfinished)
             ).scalar_one()
         return int(count)
 
