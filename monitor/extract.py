@@ -471,7 +471,7 @@ _ROLE_LABEL = re.compile(r"^(?:(?:記者|记者|撰文|撰稿|編輯|编辑)\s*[
 _NO_WRITER = re.compile(
     r"(?:by\s+)?(?:the\s+)?(?:admin(?:istrator)?|staff(?:\s+(?:reporter|writer)s?)?|editor(?:ial)?"
     r"(?:\s+(?:team|desk|board))?|web\s*desk|news\s*desk|newsroom|guest|anonymous|unknown"
-    r"|reporter|correspondent|no\s+author|not\s+available)",
+    r"|(?:reporter|correspondent|writer)s?|desk|team|bureau|no\s+author|not\s+available)",
     re.IGNORECASE,
 )
 

@@ -78,6 +78,14 @@ def test_a_byline_keeps_its_combining_marks(byline: str) -> None:
         ("文／王芳", "https://www.jianhuadaily.test/news/1", "王芳"),
         ("文在寅", "https://www.jianhuadaily.test/news/1", "文在寅"),  # a name, no label
         ("Mekong Wire", "https://news.example/wire/raid", "Mekong Wire"),  # a source, elsewhere
+        # A dedup audit: the site's plural staff placeholder was kept.
+        ("Khmer Times Reporters", "https://www.khmertimeskh.com/501300/raid/", None),
+        ("Khmer Times Desk", "https://www.khmertimeskh.com/501300/raid/", None),
+        (
+            "Reporters Without Borders",
+            "https://www.khmertimeskh.com/501300/raid/",
+            "Reporters Without Borders",
+        ),
     ],
 )
 def test_a_content_systems_placeholder_or_the_site_is_no_author(
