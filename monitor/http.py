@@ -832,6 +832,7 @@ _CONTENT = re.compile(rb"""\bcontent\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""",
 _DELAY_AND_URL = re.compile(
     rb"""^\s*(\d+)(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?["']?([^"'\s][^"']*)""", re.IGNORECASE
 )
+_NOSCRIPT = re.compile(rb"<noscript\b.*?(?:</noscript\s*>|$)", re.IGNORECASE | re.DOTALL)
 # Where a page's head is: a refresh further down is not the page's own.
 _HEAD_BYTES = 16 * 1024
 
@@ -841,7 +842,10 @@ def refresh_target(url: str, content_type: str | None, body: bytes) -> str | Non
     when it is another page; else None."""
     if content_type and "html" not in content_type.lower():
         return None
-    for tag in _META_TAG.findall(body[:_HEAD_BYTES]):
+    # Not one in <noscript>: "please enable JavaScript", for browsers that run none; the
+    # page itself is the article.
+    head = _NOSCRIPT.sub(b"", body[:_HEAD_BYTES])
+    for tag in _META_TAG.findall(head):
         if not _REFRESH.search(tag) or not (content := _CONTENT.search(tag)):
             continue
         value = content[1] or content[2] or content[3] or b""

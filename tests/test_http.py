@@ -86,13 +86,22 @@ def test_a_meta_refresh_to_another_page_is_followed_as_a_redirect(site: LocalSit
     site.route(
         "/nowhere", lambda _: html('<meta http-equiv="refresh" content="0;url=javascript:x">')
     )
+    # trafilatura's corpus: a German magazine's "enable JavaScript" page, for browsers
+    # without it; the page is the article.
+    site.route(
+        "/noscript",
+        lambda _: html(
+            '<html><head><noscript><meta http-equiv="refresh" content="0; url=/enable-js">'
+            "</noscript></head><body><p>The article.</p></body></html>"
+        ),
+    )
     site.route("/loop", lambda _: html('<meta http-equiv="refresh" content="0; url=/loop2">'))
     site.route("/loop2", lambda _: html('<meta http-equiv="refresh" content="0; url=/loop">'))
     with Fetcher(LOCAL.model_copy(update={"per_host_delay": 0})) as fetcher:
         page = fetcher.page(site.url("/stub"))
         assert page.final_url == site.url("/story?id=7&p=1")
         assert page.body == b"<html><body><p>Hello</p></body></html>"
-        for stays in ("/reloads", "/itself", "/nowhere"):
+        for stays in ("/reloads", "/itself", "/nowhere", "/noscript"):
             assert fetcher.page(site.url(stays)).final_url == site.url(stays)
         with pytest.raises(FetchError) as caught:
             fetcher.page(site.url("/loop"))
