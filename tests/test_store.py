@@ -341,6 +341,12 @@ def tags_by_source(store: Store) -> dict[str, dict[str, str | None]]:
     return found
 
 
+def follow_ups(*names: str) -> list[str]:
+    """The texts of tests/fixtures/follow_ups/NAME.txt, written for audits."""
+    folder = Path(__file__).parent / "fixtures" / "follow_ups"
+    return [(folder / f"{name}.txt").read_text(encoding="utf-8") for name in names]
+
+
 def claim_for(store: Store, feed_id: int, url: str) -> EntryClaim:
     claim = store.claim_entry(feed_id, entry(url=url, guid=url), max_attempts=3)
     assert claim is not None
@@ -657,10 +663,8 @@ def test_a_recap_published_months_after_its_story_is_kept_apart(
     # numbers passes every text measure of a rewrite; the publication dates, the
     # candidate's read back from the database, keep it apart. Dated the next day, the
     # same text is a rewrite.
-    folder = Path(__file__).parent / "fixtures" / "follow_ups"
-    trial_text, appeal_text = (
-        (folder / f"{name}.txt").read_text(encoding="utf-8")
-        for name in ("trial-verdict-compound-bosses", "appeal-upholds-verdict-compound-bosses")
+    trial_text, appeal_text = follow_ups(
+        "trial-verdict-compound-bosses", "appeal-upholds-verdict-compound-bosses"
     )
     trial_url, appeal_url = "http://127.0.0.1:1/news/trial", "http://127.0.0.1:1/news/appeal"
     feed_id = store.sync_feeds([FEED])[FEED.url]
@@ -752,12 +756,8 @@ def test_the_feature_cache_gives_back_the_features_it_was_given() -> None:
 def test_two_reports_sharing_background_paragraphs_stay_two_stories(store: Store) -> None:
     # An audit's false merge: two meetings' reports over one outlet's background
     # paragraphs. The kept report's features come from the daemon's cache, which keeps no
-    # paragraph words: the newcomer's must be enough, and a spun copy must still be found.
-    folder = Path(__file__).parent / "fixtures" / "follow_ups"
-    thai, indonesian = (
-        (folder / f"ncct-meets-{name}-delegation.txt").read_text(encoding="utf-8")
-        for name in ("thai", "indonesian")
-    )
+    # text: the newcomer's must be enough, and a spun copy must still be found.
+    thai, indonesian = follow_ups("ncct-meets-thai-delegation", "ncct-meets-indonesian-delegation")
     feed_id = store.sync_feeds([FEED])[FEED.url]
     urls = [f"http://127.0.0.1:1/news/{name}" for name in ("thai", "indonesian", "spun")]
     first = ingest(store, feed_id, claim_for(store, feed_id, urls[0]), article_at(urls[0], thai, 9))
@@ -773,10 +773,8 @@ def test_two_reports_sharing_background_paragraphs_stay_two_stories(store: Store
 def test_the_nearest_stories_say_why_they_are_or_are_not_the_same_story(store: Store) -> None:
     # An audit: `monitor explain` gave a copy's kind and score, and for a kept article
     # nothing on the stories it was compared with.
-    folder = Path(__file__).parent / "fixtures" / "follow_ups"
-    myawaddy, laos = (
-        (folder / f"ministry-statement-{name}.txt").read_text(encoding="utf-8")
-        for name in ("myawaddy-twelve", "laos-nineteen")
+    myawaddy, laos = follow_ups(
+        "ministry-statement-myawaddy-twelve", "ministry-statement-laos-nineteen"
     )
     feed_id = store.sync_feeds([FEED])[FEED.url]
     urls = ["http://127.0.0.1:1/news/myawaddy", "http://127.0.0.1:1/news/laos"]
