@@ -232,6 +232,7 @@ def run(context: _Context) -> None:
             recorder.serving(endpoint.host, endpoint.port)
         else:
             recorder.stopped()
+            log.info("health and metrics no longer served ([http] port = 0)")
         return True
 
     if settings.http.port:
