@@ -455,10 +455,20 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settin
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        raise ConfigError(f"{path}: invalid TOML: {exc}{_quoted_line(raw, exc)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from None
     return settings_from_document(document, source=str(path), environ=environ)
+
+
+def _quoted_line(raw: bytes, error: tomllib.TOMLDecodeError) -> str:
+    """The line the error is at, quoted: "Cannot overwrite a value" names no key."""
+    found = re.search(r"at line (\d+)", str(error))
+    lines = raw.decode("utf-8", "replace").splitlines()
+    if found is None or not 0 < int(found[1]) <= len(lines):
+        return ""
+    line = lines[int(found[1]) - 1].strip()
+    return f": {line[:120]!r}" if line else ""
 
 
 def load_http_settings(path: Path, environ: Mapping[str, str] = os.environ) -> HttpSettings:

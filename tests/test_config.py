@@ -198,6 +198,11 @@ def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("feeds = [", "invalid TOML"),
+        # An operator audit: the message named no key; the line it quotes does.
+        (
+            '[fetch]\ntimeout = "5s"\ntimeout = "6s"\n',
+            """(at line 3, column 15): 'timeout = "6s"'""",
+        ),
         ('[fetch]\ntimeout = "soon"\n', "fetch.timeout"),
         ('[fetch]\nallow_private_addresses = "yes"\n', "fetch.allow_private_addresses"),
         ('[[feeds]]\nname = ""\nurl = "https://a.example/"\n', "feeds[0].name"),
