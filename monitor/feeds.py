@@ -46,7 +46,9 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         document = _parse_json_feed(body, url=url, headers=response_headers)
         return _links_of_their_own(_distinct_guids(document))
     response_headers.setdefault("content-location", url)
-    parsed, misread = _parse(_without_impossible_references(body), response_headers)
+    parsed, misread = _parse(
+        _with_bare_ampersands_escaped(_without_impossible_references(body)), response_headers
+    )
     malformed = _bozo_reason(parsed) if _is_malformed(parsed) else None
     if misread:
         malformed = f"{misread}; {malformed}" if malformed else misread
@@ -168,6 +170,24 @@ def _without_impossible_references(body: bytes) -> bytes:
         return b"&#xFFFD;" if impossible else found[0]
 
     return _CHARACTER_REFERENCE.sub(replaced, body)
+
+
+def _with_bare_ampersands_escaped(body: bytes) -> bytes:
+    """`body` with each "&" that starts no reference ("R&D", "AT&T") written `&amp;`,
+    outside CDATA sections: XML allows no bare "&", and feedparser's lenient reading of
+    one makes "R&D" "R&D;". Left alone in UTF-16 and UTF-32, whose bytes a byte pattern
+    cannot read."""
+    if b"&" not in body or body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:64]:
+        return body
+    parts = _CDATA.split(body)
+    return b"".join(
+        part if part.startswith(b"<![CDATA[") else _BARE_AMPERSAND.sub(b"&amp;", part)
+        for part in parts
+    )
+
+
+_CDATA = re.compile(rb"(<!\[CDATA\[.*?(?:\]\]>|$))", re.DOTALL)
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z][A-Za-z0-9._-]*|#[0-9]+|#[xX][0-9A-Fa-f]+);)")
 
 
 def _is_json(body: bytes) -> bool:

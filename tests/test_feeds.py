@@ -335,3 +335,20 @@ def test_a_json_feed_in_another_encoding_is_read(
     )
     assert document.title == "Sécurité"
     assert [entry.title for entry in document.entries] == ["Réfugiés"]
+
+
+def test_a_bare_ampersand_is_read_as_itself() -> None:
+    # An audit: "R&D & co" in a feed that is not well-formed XML was stored "R&D; & co".
+    items = (
+        "<item><title>R&D & co at AT&T</title><link>http://news.test/a?id=1&section=2</link>"
+        "</item><item><title><![CDATA[Q&A &amp; more]]></title><link>http://news.test/b</link>"
+        "</item><item><title>caf&#233; &amp; bar</title><link>http://news.test/c</link></item>"
+    )
+    feed = f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+    document = parse_feed(feed, url="http://news.test/feed")
+    assert [entry.title for entry in document.entries] == [
+        "R&D & co at AT&T",
+        "Q&A & more",  # as feedparser reads a CDATA title, nothing escaped twice
+        "café & bar",
+    ]
+    assert document.entries[0].url == "http://news.test/a?id=1&section=2"
