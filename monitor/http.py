@@ -404,7 +404,11 @@ def _get(
             raise FetchError(f"{url}: took longer than allowed", reason="timeout") from None
         raise FetchError(f"{url}: timed out", reason="timeout") from None
     except httpx.InvalidURL as exc:
-        raise FetchError(f"{url}: invalid URL: {exc}", reason="invalid_url") from None
+        # `url` was checked before it was asked for: what httpx could not read is the
+        # Location of its redirect, which it reads before handing the answer back.
+        raise FetchError(
+            f"{url}: redirected to an invalid URL: {exc}", reason="invalid_url"
+        ) from None
     except httpx.UnsupportedProtocol as exc:
         raise FetchError(f"{url}: {exc}", reason="invalid_url") from None
     except httpx.DecodingError as exc:
@@ -874,6 +878,8 @@ def _redirect_target(url: str, location: str) -> str:
         raise FetchError(
             f"{url}: redirect to {location!r}: not an http(s) URL", reason="invalid_url"
         )
+    if target.port is not None and not 0 < target.port < 65536:
+        raise FetchError(f"{url}: redirect to {location!r}: no such port", reason="invalid_url")
     if len(str(target)) > MAX_URL_LENGTH:
         # Refused before it is asked for, whatever it would answer.
         raise FetchError(

@@ -120,6 +120,18 @@ def test_a_name_that_does_not_resolve_is_a_dns_error(allow_private: bool) -> Non
     assert caught.value.reason == "dns_error", caught.value
 
 
+@pytest.mark.parametrize("location", ["http://127.0.0.1:99999/x", "javascript:alert(1)"])
+def test_a_redirect_to_no_possible_address_is_an_invalid_url(
+    site: LocalSite, location: str
+) -> None:
+    # A feeds audit: a redirect to port 99999 was reported as a blocked private address.
+    site.route("/hop", lambda _: (302, {"Location": location}, b""))
+    with Fetcher(LOCAL) as fetcher, pytest.raises(FetchError) as caught:
+        fetcher.page(site.url("/hop"))
+    assert caught.value.reason == "invalid_url"
+    assert "redirect" in str(caught.value), caught.value
+
+
 def test_declared_size_over_the_limit(site: LocalSite) -> None:
     site.route("/big", lambda _: html("x" * 50_000))
     with build_client(LOCAL) as client, pytest.raises(FetchError) as caught:
