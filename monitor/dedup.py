@@ -250,11 +250,14 @@ def _one_template(comparison: Comparison) -> bool:
     )
 
 
-def told_from_one_template(first: TextFeatures, second: TextFeatures) -> bool:
-    """`_one_template` of two texts: two kept stories a newcomer resembles both of are
-    not merged when they are (a spun copy of one brief verifies against its template's
-    other briefs too)."""
-    return _one_template(compare(first, second))
+def two_stories(first: TextFeatures, second: TextFeatures) -> bool:
+    """Whether two kept texts are two stories, whatever a newcomer that resembles both
+    says: told from one template (a spun copy of one brief verifies against the
+    template's other briefs too), or over one outlet's background paragraphs (a spun
+    copy of one report verifies against the other report too: its spinner changed the
+    paragraphs the two share word for word). Asks for both texts (`TextFeatures.text`)."""
+    comparison = compare(first, second)
+    return _one_template(comparison) or comparison.shares_background
 
 
 def _follow_up(comparison: Comparison) -> bool:

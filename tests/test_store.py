@@ -770,6 +770,34 @@ def test_two_reports_sharing_background_paragraphs_stay_two_stories(store: Store
     assert copy.outcome is Outcome.DUPLICATE and copy.article_id == second.article_id
 
 
+@pytest.mark.parametrize("rate", [15, 30])
+def test_a_copy_of_one_report_over_shared_background_does_not_merge_the_other(
+    store: Store, rate: int
+) -> None:
+    # A second audit: a spun copy of one of two reports over an outlet's background
+    # paragraphs verified against both (its spinner had changed the shared paragraphs),
+    # and the store merged the other report into the first as its copy.
+    vietnamese, malaysian = follow_ups(
+        "ncct-meets-vietnamese-delegation", "ncct-meets-malaysian-delegation"
+    )
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    urls = [f"http://127.0.0.1:1/news/{name}" for name in ("vn", "my", "copy")]
+    stored = [
+        ingest(store, feed_id, claim_for(store, feed_id, url), article_at(url, text, 9))
+        for url, text in zip(urls, (vietnamese, malaysian), strict=False)
+    ]
+    assert [result.outcome for result in stored] == [Outcome.STORED, Outcome.STORED]
+    # The audit's spinner (which leaves names and function words, and changes the
+    # shared paragraphs too), at 15% and 30% of the words it could change.
+    spins = Path(__file__).parent / "fixtures" / "spins"
+    spun = (spins / f"ncct-meets-vietnamese-delegation-spun{rate}.txt").read_text(encoding="utf-8")
+    copy = ingest(store, feed_id, claim_for(store, feed_id, urls[2]), article_at(urls[2], spun, 11))
+    assert copy.outcome is Outcome.DUPLICATE and copy.article_id == stored[0].article_id
+    assert copy.merged == ()
+    with store.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM articles")).scalar_one() == 2
+
+
 def test_the_nearest_stories_say_why_they_are_or_are_not_the_same_story(store: Store) -> None:
     # An audit: `monitor explain` gave a copy's kind and score, and for a kept article
     # nothing on the stories it was compared with.

@@ -28,7 +28,7 @@ from monitor.dedup import (
     explain_pair,
     known_phrases,
     newcomer_is_original,
-    told_from_one_template,
+    two_stories,
     verify,
 )
 from monitor.health import FeedHistory, Health, backoff_delay, feed_health
@@ -42,7 +42,7 @@ from monitor.records import (
     TagSource,
 )
 from monitor.retry import honoured_retry_after
-from monitor.similarity import compare
+from monitor.similarity import TextFeatures, compare
 from monitor.storage import index
 from monitor.storage.schema import Article, ArticleTag, Duplicate, Entry, Feed, utc_now
 from monitor.storage.search import SearchHit, search_articles
@@ -1134,15 +1134,18 @@ class Store:
                 new_known = known_phrases((tag.source, tag.detail) for tag in article.tags)
             kept_provenance = _provenance(kept_row, kept_known)
             newcomer = Provenance(extracted.published_at, dedup.repost_signals, new_known)
+            # The story's text from now on: the newcomer's when it is the original.
+            story = next((c.features for c in found if c.article_id == kept_id), dedup.features)
             if newcomer_is_original(newcomer, kept_provenance, decision.kind):
                 kept = session.get_one(Article, kept_id)
                 self._replace_with_original(session, kept, feed_id, article, dedup, decision)
                 self._finish_entry(session, entry_id, Outcome.STORED, kept_id)
                 outcome = Outcome.STORED
+                story = dedup.features
             else:
                 record_copy(decision)
                 outcome = Outcome.DUPLICATE
-            merged = self._merge_other_copies(session, kept_id, dedup, found)
+            merged = self._merge_other_copies(session, kept_id, story, dedup, found)
             return IngestResult(
                 outcome=outcome, article_id=kept_id, decision=decision, merged=tuple(merged)
             )
@@ -1206,19 +1209,27 @@ class Store:
         self._features.put(dedup.fingerprint, dedup.features)
 
     def _merge_other_copies(
-        self, session: Session, kept_id: int, dedup: DedupInput, found: list[Candidate]
+        self,
+        session: Session,
+        kept_id: int,
+        story: TextFeatures,
+        dedup: DedupInput,
+        found: list[Candidate],
     ) -> list[int]:
         """Other kept articles this text is also a copy of were one story all along (copies
-        of an original that arrived last): merge them into `kept_id`."""
+        of an original that arrived last): merge them into `kept_id`, whose text `story`
+        gives."""
         merged = []
-        story = next((c.features for c in found if c.article_id == kept_id), dedup.features)
         for candidate in found:
             if candidate.article_id == kept_id:
                 continue
             verdict = verify(dedup, candidate)
             if verdict is None and not candidate.same_fingerprint:
                 continue
-            if verdict is not None and told_from_one_template(story, candidate.features):
+            if verdict is not None and two_stories(
+                _with_text(session, kept_id, story),
+                _with_text(session, candidate.article_id, candidate.features),
+            ):
                 continue  # the newcomer's likeness to both is no proof they are one story
             kind, similarity = verdict or (DuplicateKind.EXACT_TEXT, 1.0)
             other = session.get(Article, candidate.article_id)
@@ -1464,6 +1475,15 @@ def _add_tags(
             }
     if rows:
         connection.execute(_INSERT_TAGS, list(rows.values()))
+
+
+def _with_text(session: Session, article_id: int, features: TextFeatures) -> TextFeatures:
+    """`features` with their text, read back when the cache of kept texts' features,
+    which holds none, gave them (a rare question: two kept stories a text resembles)."""
+    if features.text:
+        return features
+    text = session.scalar(sa.select(Article.text).where(Article.id == article_id))
+    return replace(features, text=text or "")
 
 
 def _stored_entry(session: Session, article_id: int) -> Entry | None:
