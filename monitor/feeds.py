@@ -108,29 +108,28 @@ def _distinct_guids(document: FeedDocument) -> FeedDocument:
 
 
 def _links_of_their_own(document: FeedDocument) -> FeedDocument:
-    """The document with the entries whose link names no article of its own (the site's
-    home page, or a link that items of other GUIDs share) linked to their GUID when it
-    is a URL (RSS `isPermaLink`, an Atom id): a CMS that links every item to its home
-    page would otherwise make each new story the entry seen before, lost without a
-    record. Items sharing a link without such a GUID stay one entry, one page."""
+    """The document with the entries linked to the site's home page linked to their GUID
+    instead when it is a URL (RSS `isPermaLink`, an Atom id): a CMS that links every item
+    to its home page would otherwise make each new story the entry seen before, lost
+    without a record. Items of different GUIDs that share another link (a live blog's
+    updates, whose GUIDs need not be pages) stay one entry, one page, and are noted."""
     guids: dict[str, set[str]] = {}
     for entry in document.entries:
         if entry.guid:
             guids.setdefault(entry.url, set()).add(entry.guid)
-    shared = {url for url, named in guids.items() if len(named) > 1}
     entries: list[FeedEntry] = []
     relinked = 0
     for entry in document.entries:
         guid = entry.guid
-        if guid and _is_permalink(guid) and (entry.url in shared or _is_home_page(entry.url)):
+        if guid and _is_permalink(guid) and _is_home_page(entry.url):
             resolved = _resolved(guid, guid)
             if resolved is not None and resolved[1] != entry.url:
                 entry = replace(entry, link=resolved[0], url=resolved[1])
                 relinked += 1
         entries.append(entry)
-    alike = sum(1 for entry in entries if entry.url in shared and not _is_permalink(entry.guid))
+    alike = sum(1 for entry in entries if entry.guid and len(guids.get(entry.url, ())) > 1)
     notes = [
-        f"{relinked} entries link to a page that is not theirs: linked to their GUIDs instead"
+        f"{relinked} entries link to the site's home page: linked to their GUIDs instead"
         if relinked
         else "",
         f"{alike} entries of different GUIDs share one link: one article" if alike else "",
