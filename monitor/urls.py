@@ -1,9 +1,8 @@
 """URL canonicalisation: one spelling per article, so copies meet in the database.
 
-Lower-case scheme and host, default port dropped, the path in one spelling (RFC
-3986's normalisations, reserved characters left as written), query parameters
-sorted, tracking parameters (utm_*, fbclid, gclid…) and the fragment removed.
-courlan normalises the host. Its list of trackers is not ours: it drops every parameter
+Lower-case scheme and host, default port dropped, query parameters sorted,
+tracking parameters (utm_*, fbclid, gclid…) and the fragment removed. courlan
+normalises the rest. Its list of trackers is not ours: it drops every parameter
 whose name merely starts with "cid", "uid", "ga", "source" or "ref", and a
 `news.php?cid=3031` and a `news.php?cid=3032` are two articles that must not meet.
 We drop only names that are tracking wherever they appear.
@@ -12,8 +11,7 @@ We drop only names that are tracking wherever they appear.
 from __future__ import annotations
 
 import re
-import string
-from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from courlan import normalize_url
 
@@ -46,52 +44,10 @@ def canonical_url(url: str) -> str:
             # Before courlan sees it: courlan decodes a punycode host only without a port.
             parts = parts._replace(netloc=parts.netloc.rpartition(":")[0])
         query = _without_tracking(parts.query)
-        normalized = urlsplit(normalize_url(parts._replace(path="", query=""), strict=False))
-        path = _normalized_path(parts.path)
-        return urlunsplit(
-            _http_parts(normalized._replace(path=path, query=query, fragment=""), url)
-        )
+        normalized = urlsplit(normalize_url(parts._replace(query=""), strict=False))
+        return urlunsplit(_http_parts(normalized._replace(query=query, fragment=""), url))
     except ValueError as exc:
         raise FetchError(f"invalid URL {url!r}: {exc}", reason="invalid_url") from exc
-
-
-def _normalized_path(path: str) -> str:
-    """The path in one spelling (RFC 3986, 6.2.2): runs of slashes as one, characters
-    outside ASCII and spaces percent-encoded as UTF-8, escapes in upper case, those of
-    unreserved characters ("%7E") decoded, dot segments removed. Reserved characters
-    stay as written: "/a;jsessionid=1", "/@desk" and "/a%3Bb" are three resources."""
-    path = _ESCAPE.sub(_normalized_escape, quote(_SLASHES.sub("/", path), safe=_PATH_SAFE))
-    return _without_dot_segments(path)
-
-
-def _normalized_escape(escape: re.Match[str]) -> str:
-    character = chr(int(escape[1], 16))
-    return character if character in _UNRESERVED else f"%{escape[1].upper()}"
-
-
-def _without_dot_segments(path: str) -> str:
-    if "." not in path:
-        return path
-    segments = path.split("/")
-    kept: list[str] = []
-    for number, segment in enumerate(segments):
-        last = number == len(segments) - 1
-        if segment in (".", ".."):
-            if segment == ".." and len(kept) > 1:
-                kept.pop()
-            if last:
-                kept.append("")
-        else:
-            kept.append(segment)
-    return "/".join(kept)
-
-
-_SLASHES = re.compile(r"/+")
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-# What a path may hold as it stands: RFC 3986's unreserved and sub-delims, ":", "@",
-# "/", and "%" (its escapes).
-_PATH_SAFE = "/%!$&'()*+,;=:@-._~"
-_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 
 
 def _without_tracking(query: str) -> str:
