@@ -296,10 +296,12 @@ class Pipeline:
                 claims = self.store.claim_entries(
                     feed_id, batch, max_attempts=self.settings.max_attempts
                 )
+                # Counted as recorded: a stop before their turn leaves them pending, and
+                # the next poll, which finishes them, does not count them again.
+                report.new_entries += len({claim.id for claim in claims if claim and claim.fresh})
                 for claim, entry in zip(claims, batch, strict=True):
                     # A feed that lists one entry twice: the first may still be in hand.
                     if claim is not None and claim.id not in report.processed:
-                        report.new_entries += claim.fresh
                         yield claim, entry
 
         self._process_claims(feed, feed_id, claimed(), report)

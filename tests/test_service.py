@@ -318,6 +318,20 @@ def test_run_once_stopped_by_a_signal_says_so_and_exits_non_zero(
     assert isinstance(pending, int) and pending > 0
     assert f"interrupted by SIGTERM: {pending} entries left pending" in stdout
     assert f"stopped: {pending} left pending for the next poll" in stderr  # the poll's log
+    # Every entry recorded is new to this run, and to this run only (a second audit: 13
+    # new entries counted for 12 over two runs).
+    ((recorded,),) = query(database_url, "SELECT count(*) FROM entries")
+    assert f"(new: {recorded})" in stdout
+    again = subprocess.run(
+        [MONITOR, "--config", str(config), "run-once"],
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "(new: 0)" in again.stdout
     assert "stored: " in stdout  # the summary first
 
 

@@ -156,9 +156,9 @@ class EntryClaim:
     # A kept article with the entry's canonical URL when the entry was claimed: its page
     # need not be fetched.
     article_with_url: int | None = None
-    # Never worked on: recorded by this claim, or left pending by a stop or a crash before
-    # its first attempt (an entry `monitor retry` queued again has attempts 0, and is not;
-    # nor is one put off because its host asked to wait).
+    # First seen now: recorded by this claim. (One recorded by an earlier poll is not,
+    # whether a stop left it pending, its host asked to wait, or `monitor retry` queued
+    # it again: that poll counted it.)
     fresh: bool = False
 
 
@@ -499,7 +499,6 @@ class Store:
                     _ENTRIES.c.url,
                     _ENTRIES.c.outcome,
                     _ENTRIES.c.attempts,
-                    _ENTRIES.c.last_attempt_at,
                     _ENTRIES.c.next_attempt_at,
                 ).where(_ENTRIES.c.feed_id == feed_id, match)
             ).all()
@@ -508,14 +507,12 @@ class Store:
             # when done) or the index of a row to insert now.
             by_guid: dict[str, EntryClaim | int | None] = {}
             by_url: dict[str, EntryClaim | int | None] = {}
-            for row_id, guid, url, outcome, attempts, last_attempt_at, next_attempt_at in known:
+            for row_id, guid, url, outcome, attempts, next_attempt_at in known:
                 retryable = (
                     outcome == Outcome.PENDING
                     or (outcome == Outcome.FAILED and attempts < max_attempts)
                 ) and (next_attempt_at is None or next_attempt_at <= now)
-                # Put off (its host asked to wait): counted new by the poll that put it off.
-                fresh = attempts == 0 and last_attempt_at is None and next_attempt_at is None
-                claim = EntryClaim(id=row_id, attempts=attempts, fresh=fresh) if retryable else None
+                claim = EntryClaim(id=row_id, attempts=attempts) if retryable else None
                 if guid:
                     by_guid[guid] = claim
                 by_url[url] = claim
