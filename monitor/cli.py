@@ -1026,7 +1026,9 @@ def _check_reasons(store: Store, reasons: Sequence[str]) -> None:
         if _REASON_FORM.fullmatch(reason):
             log.warning("no failed entry has the reason %r (failed entries: %s)", reason, listed)
             continue
-        guess = difflib.get_close_matches(reason.casefold(), list(present), n=1, cutoff=0.6)
+        lower = reason.casefold()
+        guess = [lower] if _REASON_FORM.fullmatch(lower) else []
+        guess = guess or difflib.get_close_matches(lower, list(present), n=1, cutoff=0.6)
         hint = f"did you mean {guess[0]!r}? " if guess else ""
         raise click.BadParameter(
             f"{reason!r} is not a reason as entries record them (lower case, e.g. http_500,"

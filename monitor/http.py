@@ -41,6 +41,7 @@ from monitor.records import (
     FetchedPage,
 )
 from monitor.retry import BUSY_STATUSES, RetryPolicy
+from monitor.urls import canonical_url
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -859,10 +860,10 @@ def refresh_target(url: str, content_type: str | None, body: bytes) -> str | Non
         location = html.unescape(found[2].decode("utf-8", "replace")).strip()
         try:
             target = _redirect_target(url, location)
+            if canonical_url(target) != canonical_url(url):  # not itself, tracked or not
+                return location
         except FetchError:
             continue  # nowhere a page can be fetched from ("javascript:…")
-        if target != str(httpx.URL(url).copy_with(fragment=None)):
-            return location
     return None
 
 

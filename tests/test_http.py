@@ -83,6 +83,10 @@ def test_a_meta_refresh_to_another_page_is_followed_as_a_redirect(site: LocalSit
     site.route(
         "/itself", lambda _: html('<meta http-equiv="refresh" content="0; url=/itself#top">')
     )
+    site.route(  # a second audit: its own address with a tracking parameter
+        "/tracked",
+        lambda _: html('<meta http-equiv="refresh" content="5; url=/tracked?utm_source=x">'),
+    )
     site.route(
         "/nowhere", lambda _: html('<meta http-equiv="refresh" content="0;url=javascript:x">')
     )
@@ -101,7 +105,7 @@ def test_a_meta_refresh_to_another_page_is_followed_as_a_redirect(site: LocalSit
         page = fetcher.page(site.url("/stub"))
         assert page.final_url == site.url("/story?id=7&p=1")
         assert page.body == b"<html><body><p>Hello</p></body></html>"
-        for stays in ("/reloads", "/itself", "/nowhere", "/noscript"):
+        for stays in ("/reloads", "/itself", "/tracked", "/nowhere", "/noscript"):
             assert fetcher.page(site.url(stays)).final_url == site.url(stays)
         with pytest.raises(FetchError) as caught:
             fetcher.page(site.url("/loop"))

@@ -243,6 +243,8 @@ def test_monitor_retry_queues_failed_entries_again(
     assert "0 failed entries" in run("retry", "--since", "2999-01-01")
     assert "0 failed entries" in run("retry", "--reason", "http_404")
     # An operator audit: "HTTP_500" or "500" selected nothing, silently.
+    # (A second audit: HTTP_500 was answered "did you mean 'http_404'" when no entry had
+    # failed with a 500; its lower case is the spelling meant.)
     for written, hint in (("HTTP_500", "did you mean 'http_500'? "), ("500", "")):
         refused = subprocess.run(
             [MONITOR, "--config", str(config), "retry", "--reason", written, "--dry-run"],
