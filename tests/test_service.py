@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from monitor.endpoints import record_path
 from monitor.storage.database import create_database_engine
-from tests.commands import MONITOR, environment
+from tests.commands import MONITOR, environment, run_monitor
 from tests.databases import scalar
 from tests.localsite import LocalSite, SiteRequest
 from tests.tcpproxy import TcpProxy
@@ -322,16 +322,7 @@ def test_run_once_stopped_by_a_signal_says_so_and_exits_non_zero(
     # new entries counted for 12 over two runs).
     ((recorded,),) = query(database_url, "SELECT count(*) FROM entries")
     assert f"(new: {recorded})" in stdout
-    again = subprocess.run(
-        [MONITOR, "--config", str(config), "run-once"],
-        capture_output=True,
-        text=True,
-        env=environment(),
-        timeout=120,
-        check=False,
-    )
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "(new: 0)" in again.stdout
+    assert "(new: 0)" in run_monitor(config, "run-once")
     assert "stored: " in stdout  # the summary first
 
 
