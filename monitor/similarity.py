@@ -626,8 +626,9 @@ def _has_verbatim_paragraph(text: TextFeatures, other: TextFeatures) -> bool:
     `other` word for word."""
     for paragraph in _paragraphs(text.text):
         words = _word_shingles(_with_ascii_digits(tokenize(paragraph)))
-        shared = np.isin(words, other.words).sum()
-        if words.size >= VERBATIM_MIN_SHINGLES and shared >= VERBATIM_PARAGRAPH * words.size:
+        if words.size < VERBATIM_MIN_SHINGLES:
+            continue
+        if np.isin(words, other.words).sum() >= VERBATIM_PARAGRAPH * words.size:
             return True
     return False
 

@@ -264,11 +264,11 @@ class Store:
         unfinished = [_ENTRIES.c.outcome == Outcome.PENDING, _not_waiting(utc_now())]
         if feed_id is not None:
             unfinished.append(_ENTRIES.c.feed_id == feed_id)
-        with self.engine.execution_options(read_only=True).connect() as connection:
-            count = connection.execute(
+        with self._read_session() as session:
+            count = session.scalar(
                 sa.select(sa.func.count()).select_from(_ENTRIES).where(*unfinished)
-            ).scalar_one()
-        return int(count)
+            )
+        return int(count or 0)
 
     def record_poll_success(
         self,
@@ -604,8 +604,8 @@ class Store:
 
     def failed_reasons(self) -> dict[str, int]:
         """The reasons of the failed entries, with how many failed for each."""
-        with self.engine.execution_options(read_only=True).connect() as connection:
-            rows = connection.execute(
+        with self._read_session() as session:
+            rows = session.execute(
                 sa.select(_ENTRIES.c.reason, sa.func.count())
                 .where(_ENTRIES.c.outcome == Outcome.FAILED, _ENTRIES.c.reason.is_not(None))
                 .group_by(_ENTRIES.c.reason)
