@@ -26,10 +26,12 @@ from monitor.records import CleanedArticle, Decision, DuplicateKind, TaggedArtic
 from monitor.repost import repost_signals
 from monitor.similarity import (
     NEW_PARAGRAPHS,
+    REUSED_PARAGRAPHS,
     Comparison,
     Signer,
     TextFeatures,
     compare,
+    covered_paragraphs,
     text_features,
 )
 
@@ -55,6 +57,9 @@ NUMBERS_SHARED = 0.8
 # share of the shorter text's paragraphs uncovered is a follow-up reusing background
 # paragraphs, not a copy: a copy covers all of them, whichever side added or dropped some.
 FOLLOW_UP_COVERAGE = 0.9
+# Two kept texts are copies of one newcomer's story only where they cover the same
+# paragraphs of it: at least this share of those the one covering fewer covers.
+SAME_PART = 0.5
 # A shorter text citing fewer numbers than this says too little by them: the two leads
 # must not each say something the other text never does (`Comparison.leads_differ`).
 FEW_NUMBERS = 2
@@ -220,6 +225,7 @@ def classify(
         numbers >= NUMBERS_SHARED
         and words.of_smaller >= NEAR_DUPLICATE_WORDS
         and words.of_larger >= NEAR_DUPLICATE_WORDS_OF_LARGER
+        and not comparison.shares_background
     ):
         return DuplicateKind.NEAR_DUPLICATE, round(words.of_smaller, 4)
     if (
@@ -236,6 +242,7 @@ def classify(
         and comparison.entities >= REWRITE_ENTITIES
         and REWRITE_WORDS <= words.of_smaller < NEAR_DUPLICATE_WORDS
         and not comparison.lead_brings_new_numbers
+        and not comparison.follows_up_on_background
     ):
         return DuplicateKind.REWRITE, round(comparison.entities, 4)
     return None
@@ -258,6 +265,19 @@ def two_stories(first: TextFeatures, second: TextFeatures) -> bool:
     paragraphs the two share word for word). Asks for both texts (`TextFeatures.text`)."""
     comparison = compare(first, second)
     return _one_template(comparison) or comparison.shares_background
+
+
+def one_part_of(newcomer: TextFeatures, first: TextFeatures, second: TextFeatures) -> bool:
+    """Whether two kept texts that a newcomer resembles cover the same part of it, as two
+    copies of the newcomer's story do (a truncated one covers its first paragraphs, a
+    spun one all of them). A digest, a roundup or a live blog holds several stories
+    whole, each in paragraphs of its own: its likeness to each is no proof that they
+    are one story."""
+    covered_by_first = covered_paragraphs(newcomer, first)
+    covered_by_second = covered_paragraphs(newcomer, second)
+    fewer = min(int(covered_by_first.sum()), int(covered_by_second.sum()))
+    both = int((covered_by_first & covered_by_second).sum())
+    return fewer == 0 or both >= SAME_PART * fewer
 
 
 def _follow_up(comparison: Comparison) -> bool:
@@ -314,26 +334,28 @@ def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> P
             " name another place, nationality or day, or give another count"
         )
     else:
+        background = (
+            [
+                f"no paragraphs word for word alike beside {NEW_PARAGRAPHS} or more of"
+                " the shorter text's own (two stories sharing background paragraphs)"
+            ]
+            if comparison.shares_background
+            else []
+        )
         missed = {
             DuplicateKind.NEAR_DUPLICATE: _missed(
                 (numbers, NUMBERS_SHARED, "numbers shared"),
                 (words.of_smaller, NEAR_DUPLICATE_WORDS, "words"),
                 (words.of_larger, NEAR_DUPLICATE_WORDS_OF_LARGER, "words of the longer"),
-            ),
+            )
+            + background,
             DuplicateKind.SPUN: _missed(
                 (numbers, NUMBERS_SHARED, "numbers shared"),
                 (comparison.entities, SPUN_ENTITIES, "entities"),
                 (comparison.skeleton.of_smaller, SPUN_SKELETON, "skeleton"),
                 (comparison.paragraphs_covered, SPUN_PARAGRAPHS, "paragraphs covered"),
             )
-            + (
-                [
-                    f"no paragraphs word for word alike beside {NEW_PARAGRAPHS} or more of"
-                    " the shorter text's own (two stories sharing background paragraphs)"
-                ]
-                if comparison.shares_background
-                else []
-            ),
+            + background,
             DuplicateKind.REWRITE: _missed(
                 (comparison.entities, REWRITE_ENTITIES, "entities"),
                 (words.of_smaller, REWRITE_WORDS, "words"),
@@ -344,6 +366,15 @@ def explain_pair(comparison: Comparison, *, apart: timedelta | None = None) -> P
                 else []
             )
             + (["a lead without new numbers"] if comparison.lead_brings_new_numbers else [])
+            + (
+                [
+                    f"no {REUSED_PARAGRAPHS} or more paragraphs word for word alike beside"
+                    " the shorter text's own, which cite numbers the other never does"
+                    " (a follow-up over its story's paragraphs)"
+                ]
+                if comparison.follows_up_on_background
+                else []
+            )
             + (
                 [f"publication within {REWRITE_WITHIN.days} days"]
                 if apart is not None and apart > REWRITE_WITHIN

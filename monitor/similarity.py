@@ -63,6 +63,9 @@ VERBATIM_MIN_SHINGLES = 8
 # says something the other never does; a spinner changes words and writes no paragraph.
 NEW_PARAGRAPH = 0.1
 NEW_PARAGRAPHS = 2
+# A follow-up by the story's own outlet reuses its background paragraphs; another outlet's
+# rewrite keeps a quote or so as it stands.
+REUSED_PARAGRAPHS = 2
 
 
 Shingles = np.ndarray  # sorted, unique uint32 hashes
@@ -568,6 +571,20 @@ class Comparison:
         return _has_verbatim_paragraph(first, second) or _has_verbatim_paragraph(second, first)
 
     @cached_property
+    def follows_up_on_background(self) -> bool:
+        """Whether the shorter text is a follow-up over the other's paragraphs: the two
+        share background paragraphs (`shares_background`) and the shorter cites a number
+        the other never does, its own event's ("aged 52", "$1.7 million frozen"), in the
+        paragraphs of its own. A rewrite retells its story's numbers."""
+        shorter, longer = self._shorter, self._longer
+        own = shorter.cited_numbers - longer.cited_numbers - longer.spelled_numbers
+        if not own or not self.shares_background:
+            return False
+        first, second = self._first, self._second
+        text, other = (first, second) if first.text else (second, first)
+        return _verbatim_paragraphs(text, other) >= REUSED_PARAGRAPHS
+
+    @cached_property
     def paragraphs_covered(self) -> float:
         """Share of the shorter text's paragraphs of which the other holds at least
         PARAGRAPH_MATCH of the skeleton shingles: a copy covers nearly all of them, a
@@ -605,6 +622,13 @@ def _paragraphs_covered(shorter: TextFeatures, longer: TextFeatures) -> float:
     return float(covered.sum() / counted.sum())
 
 
+def covered_paragraphs(text: TextFeatures, other: TextFeatures) -> np.ndarray:
+    """Which paragraphs of `text` (3 skeleton shingles or more) `other` covers, as
+    `paragraphs_covered` counts them: a mask over `text`'s paragraphs."""
+    matched, sizes = _paragraph_matches(text, other)
+    return (sizes >= 3) & (matched >= PARAGRAPH_MATCH * sizes)
+
+
 def _paragraph_matches(
     shorter: TextFeatures, longer: TextFeatures
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -624,13 +648,22 @@ def _paragraph_matches(
 def _has_verbatim_paragraph(text: TextFeatures, other: TextFeatures) -> bool:
     """Whether a paragraph of `text` (VERBATIM_MIN_SHINGLES word shingles or more) is in
     `other` word for word."""
+    return _verbatim_paragraphs(text, other, enough=1) > 0
+
+
+def _verbatim_paragraphs(text: TextFeatures, other: TextFeatures, enough: int = 1 << 30) -> int:
+    """How many paragraphs of `text` (VERBATIM_MIN_SHINGLES word shingles or more) are in
+    `other` word for word, counting up to `enough`."""
+    found = 0
     for paragraph in _paragraphs(text.text):
         words = _word_shingles(_with_ascii_digits(tokenize(paragraph)))
         if words.size < VERBATIM_MIN_SHINGLES:
             continue
         if np.isin(words, other.words).sum() >= VERBATIM_PARAGRAPH * words.size:
-            return True
-    return False
+            found += 1
+            if found >= enough:
+                break
+    return found
 
 
 def _paragraphs(text: str) -> list[str]:

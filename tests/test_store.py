@@ -802,6 +802,47 @@ def test_a_copy_of_one_report_over_shared_background_does_not_merge_the_other(
         assert connection.execute(sa.text("SELECT count(*) FROM articles")).scalar_one() == 2
 
 
+@pytest.mark.parametrize(
+    ("compilation", "stories"),
+    [
+        pytest.param(
+            "digest-us-report-and-kampot-verdict",
+            ("us-ranks-cambodia-tier-3", "kampot-court-jails-compound-boss"),
+            id="newsletter",
+        ),
+        pytest.param(
+            "roundup-tip-report-and-trial",
+            ("tip-report-2025", "kampot-compound-boss-trial"),
+            id="quarterly-roundup",
+        ),
+    ],
+)
+def test_a_later_page_holding_two_stories_whole_merges_neither_into_the_other(
+    store: Store, compilation: str, stories: tuple[str, str]
+) -> None:
+    # An audit: a newsletter the morning after two unrelated stories, holding both whole
+    # under a greeting, verified as a copy of each (words 1.00 of the shorter), and the
+    # store merged the second story into the first as its copy.
+    folder = Path(__file__).parent / "fixtures" / "compilations"
+    texts = [(folder / f"{name}.txt").read_text(encoding="utf-8") for name in stories]
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    urls = [f"http://127.0.0.1:1/news/{name}" for name in stories]
+    kept = [
+        ingest(store, feed_id, claim_for(store, feed_id, url), article_at(url, text, hour))
+        for url, text, hour in zip(urls, texts, (9, 10), strict=True)
+    ]
+    assert [result.outcome for result in kept] == [Outcome.STORED, Outcome.STORED]
+    url = "http://127.0.0.1:1/digest"
+    page = (folder / f"{compilation}.txt").read_text(encoding="utf-8")
+    result = ingest(store, feed_id, claim_for(store, feed_id, url), article_at(url, page, 20))
+    assert result.outcome is Outcome.DUPLICATE
+    assert result.article_id in {stored.article_id for stored in kept}
+    assert result.merged == ()
+    with store.engine.connect() as connection:
+        assert set(connection.execute(sa.select(Article.url)).scalars()) == set(urls)
+        assert connection.execute(sa.select(Duplicate.url)).scalars().all() == [url]
+
+
 def test_the_nearest_stories_say_why_they_are_or_are_not_the_same_story(store: Store) -> None:
     # An audit: `monitor explain` gave a copy's kind and score, and for a kept article
     # nothing on the stories it was compared with.

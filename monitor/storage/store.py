@@ -28,6 +28,7 @@ from monitor.dedup import (
     explain_pair,
     known_phrases,
     newcomer_is_original,
+    one_part_of,
     two_stories,
     verify,
 )
@@ -1133,16 +1134,19 @@ class Store:
             newcomer = Provenance(extracted.published_at, dedup.repost_signals, new_known)
             # The story's text from now on: the newcomer's when it is the original.
             story = next((c.features for c in found if c.article_id == kept_id), dedup.features)
+            # What the newcomer is a copy of, when it is one: the parts of it that the
+            # other kept articles it resembles cover must be this one's.
+            copy_of: TextFeatures | None = story
             if newcomer_is_original(newcomer, kept_provenance, decision.kind):
                 kept = session.get_one(Article, kept_id)
                 self._replace_with_original(session, kept, feed_id, article, dedup, decision)
                 self._finish_entry(session, entry_id, Outcome.STORED, kept_id)
                 outcome = Outcome.STORED
-                story = dedup.features
+                story, copy_of = dedup.features, None
             else:
                 record_copy(decision)
                 outcome = Outcome.DUPLICATE
-            merged = self._merge_other_copies(session, kept_id, story, dedup, found)
+            merged = self._merge_other_copies(session, kept_id, story, copy_of, dedup, found)
             return IngestResult(
                 outcome=outcome, article_id=kept_id, decision=decision, merged=tuple(merged)
             )
@@ -1210,12 +1214,16 @@ class Store:
         session: Session,
         kept_id: int,
         story: TextFeatures,
+        copy_of: TextFeatures | None,
         dedup: DedupInput,
         found: list[Candidate],
     ) -> list[int]:
         """Other kept articles this text is also a copy of were one story all along (copies
         of an original that arrived last): merge them into `kept_id`, whose text `story`
-        gives."""
+        gives. `copy_of` is the kept text this one was found a copy of, when it is not
+        the original: a later text holding two kept ones in parts of its own (a digest,
+        a roundup) is a compilation, and they stay two stories. Parts of an original
+        that arrived last are copies of it, whichever part each copied."""
         merged = []
         for candidate in found:
             if candidate.article_id == kept_id:
@@ -1223,11 +1231,19 @@ class Store:
             verdict = verify(dedup, candidate)
             if verdict is None and not candidate.same_fingerprint:
                 continue
-            if verdict is not None and two_stories(
-                _with_text(session, kept_id, story),
-                _with_text(session, candidate.article_id, candidate.features),
+            # The newcomer's likeness to both is no proof they are one story: it may hold
+            # both whole (a digest), or they may be two stories it resembles alike.
+            if verdict is not None and (
+                (
+                    copy_of is not None
+                    and not one_part_of(dedup.features, copy_of, candidate.features)
+                )
+                or two_stories(
+                    _with_text(session, kept_id, story),
+                    _with_text(session, candidate.article_id, candidate.features),
+                )
             ):
-                continue  # the newcomer's likeness to both is no proof they are one story
+                continue
             kind, similarity = verdict or (DuplicateKind.EXACT_TEXT, 1.0)
             other = session.get(Article, candidate.article_id)
             if other is None:
