@@ -58,7 +58,7 @@ from monitor.logs import LogFormat, configure_logging, json_output
 from monitor.observability import HttpEndpoint, Metrics
 from monitor.pipeline import PollReport
 from monitor.processes import process_alive
-from monitor.records import FeedEntry, Outcome
+from monitor.records import FeedEntry, Outcome, Tag
 from monitor.retag import retag as run_retag
 from monitor.retry import BUSY_STATUSES
 from monitor.rules import RuleSet
@@ -77,7 +77,7 @@ from monitor.storage.database import (
     within,
 )
 from monitor.storage.schema import Entry, Feed
-from monitor.storage.store import Store, UrlRecord
+from monitor.storage.store import Judgement, Store, UrlRecord
 from monitor.urls import canonical_url
 
 log = logging.getLogger("monitor")
@@ -797,10 +797,12 @@ def explain(context: _Context, url: str) -> None:
                 f"and remove {sorted(recorded - current)}"
             )
     if store is not None:
-        _explain_duplicates(store, record, dedup)
+        _explain_duplicates(store, record, dedup, rule_tags)
 
 
-def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | None) -> None:
+def _explain_duplicates(
+    store: Store, record: UrlRecord, dedup: DedupInput | None, rule_tags: Sequence[Tag]
+) -> None:
     """The near-duplicate decision: the stories it compares the article with, and why
     each is or is not the same story."""
     from monitor.similarity import Signer  # here: loads datasketch's MinHash
@@ -830,15 +832,7 @@ def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | Non
         return
     nearest = store.nearest_stories(dedup, exclude=exclude)
     if record.article is None:
-        copy_of = next((near for near in nearest if near.report.verdict is not None), None)
-        if copy_of is not None and copy_of.report.verdict is not None:
-            kind, similarity = copy_of.report.verdict
-            click.echo(
-                f"near-duplicates: it would be a copy ({kind}, similarity {similarity:.2f})"
-                f" of article {copy_of.article_id}, {copy_of.url}"
-            )
-        elif nearest:
-            click.echo("near-duplicates: it would be a story of its own")
+        _explain_judgement(store, store.judge(dedup, rule_tags), bool(nearest))
     if not nearest:
         story = "it would be a story of its own: " if record.article is None else ""
         click.echo(f"near-duplicates: {story}no kept story is alike enough to compare")
@@ -847,6 +841,39 @@ def _explain_duplicates(store: Store, record: UrlRecord, dedup: DedupInput | Non
     for near in nearest:
         click.echo(f"  article {near.article_id}, {near.url}: {near.report.reason}")
         click.echo(f"    {near.report.measures}")
+
+
+def _explain_judgement(store: Store, judgement: Judgement, compared: bool) -> None:
+    """What storing a page not yet stored would do, as `Store.ingest` decides it."""
+    decision = judgement.decision
+    if decision.duplicate_of is None:
+        if compared:
+            click.echo("near-duplicates: it would be a story of its own")
+        return
+    kept_url = store.article_url(decision.duplicate_of)
+    pair = f"{decision.kind}, similarity {decision.similarity:.2f}"
+    if judgement.original:
+        click.echo(
+            f"near-duplicates: it would be the original of article {decision.duplicate_of},"
+            f" {kept_url} ({pair}): the story would keep its id and take this page's text"
+        )
+    else:
+        click.echo(
+            f"near-duplicates: it would be a copy ({pair}) of article"
+            f" {decision.duplicate_of}, {kept_url}"
+        )
+    for merge in judgement.merges:
+        other = f"article {merge.article_id}, {store.article_url(merge.article_id)}"
+        if merge.kept_apart_because is None:
+            click.echo(
+                f"  and {other} would be merged into that story as its copy ({merge.kind},"
+                f" similarity {merge.similarity:.2f}): this page shows the two are one story"
+            )
+        else:
+            click.echo(
+                f"  {other}, which it resembles as much ({merge.kind}), would stay a story"
+                f" of its own: {merge.kept_apart_because}"
+            )
 
 
 def _host_asked_to_wait(entry: Entry) -> bool:

@@ -333,3 +333,45 @@ def test_an_original_after_its_copy_takes_only_its_own_rule_tags(
         "theme:scam-compounds": ["scam compound"],
     }
     assert not retag(store, RuleSet.compile(TOPIC, TAGS)).changed
+
+
+def test_explain_says_a_page_holding_two_kept_stories_would_merge_neither(
+    site: LocalSite, tmp_path: Path, database_url: str
+) -> None:
+    # An audit: explain said a newsletter holding two kept stories whole would be a copy
+    # of the first, and not that storing it would merge the second into the first.
+    folder = Path(__file__).parent / "fixtures" / "compilations"
+    stories = ("us-ranks-cambodia-tier-3", "kampot-court-jails-compound-boss")
+    for name in (*stories, "digest-us-report-and-kampot-verdict"):
+        title, *paragraphs = (folder / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+        html = (
+            f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+            + "".join(f"<p>{paragraph}</p>" for paragraph in paragraphs)
+            + "</article></body></html>"
+        ).encode()
+
+        def page(_: SiteRequest, body: bytes = html) -> tuple[int, dict[str, str], bytes]:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, body
+
+        site.route(f"/{name}.html", page)
+    items = "".join(
+        f"<item><title>{name}</title><link>{site.url(f'/{name}.html')}</link>"
+        f"<guid>{name}</guid></item>"
+        for name in stories
+    )
+    feed = f'<rss version="2.0"><channel><title>News</title>{items}</channel></rss>'.encode()
+    site.route("/feed.rss", lambda _: (200, {"Content-Type": "application/rss+xml"}, feed))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        "[fetch]\nallow_private_addresses = true\nper_host_delay = 0\n"
+        f'[[feeds]]\nname = "news"\nurl = "{site.url("/feed.rss")}"\nfilter = false\n',
+        encoding="utf-8",
+    )
+    assert "stored: 2" in run_monitor(config, "run-once")
+    explained = run_monitor(
+        config, "explain", site.url("/digest-us-report-and-kampot-verdict.html")
+    )
+    assert "near-duplicates: it would be a copy (near_duplicate, similarity 1.00)" in explained
+    assert "would stay a story of its own: it covers another part of this text" in explained
+    assert "would be merged" not in explained

@@ -505,12 +505,10 @@ def test_an_original_merges_copies_kept_apart(store: Store) -> None:
     )
     assert a.article_id != b.article_id
     # … are both copies of the original, which arrives last and was published first.
-    original = ingest(
-        store,
-        feed_id,
-        claim_for(store, feed_id, "http://127.0.0.1:1/o"),
-        article_at("http://127.0.0.1:1/o", ORIGINAL_TEXT, 8, rules={"theme:o": "o"}),
-    )
+    tagged = article_at("http://127.0.0.1:1/o", ORIGINAL_TEXT, 8, rules={"theme:o": "o"})
+    judged = store.judge(prepare(tagged, SIGNER), tagged.tags)
+    assert judged.original and [merge.kept_apart_because for merge in judged.merges] == [None]
+    original = ingest(store, feed_id, claim_for(store, feed_id, "http://127.0.0.1:1/o"), tagged)
     assert original.outcome == Outcome.STORED
     assert len(original.merged) == 1
     with store.engine.connect() as connection:
@@ -834,7 +832,14 @@ def test_a_later_page_holding_two_stories_whole_merges_neither_into_the_other(
     assert [result.outcome for result in kept] == [Outcome.STORED, Outcome.STORED]
     url = "http://127.0.0.1:1/digest"
     page = (folder / f"{compilation}.txt").read_text(encoding="utf-8")
-    result = ingest(store, feed_id, claim_for(store, feed_id, url), article_at(url, page, 20))
+    digest = article_at(url, page, 20)
+    # What `monitor explain` shows before it is stored: the other story stays apart.
+    judged = store.judge(prepare(digest, SIGNER), digest.tags)
+    assert not judged.original and len(judged.merges) == 1
+    (other,) = judged.merges
+    assert {judged.decision.duplicate_of, other.article_id} == {s.article_id for s in kept}
+    assert other.kept_apart_because is not None and "another part" in other.kept_apart_because
+    result = ingest(store, feed_id, claim_for(store, feed_id, url), digest)
     assert result.outcome is Outcome.DUPLICATE
     assert result.article_id in {stored.article_id for stored in kept}
     assert result.merged == ()

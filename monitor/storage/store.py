@@ -890,6 +890,11 @@ class Store:
             names = sa.select(ArticleTag.tag).distinct().order_by(ArticleTag.tag)
             return list(session.scalars(names))
 
+    def article_url(self, article_id: int) -> str | None:
+        """A kept article's URL (None when there is no such article)."""
+        with self._read_session() as session:
+            return session.scalar(sa.select(Article.url).where(Article.id == article_id))
+
     def article_count(self) -> int:
         with self._session() as session:
             return session.scalar(sa.select(sa.func.count()).select_from(Article)) or 0
@@ -1110,13 +1115,8 @@ class Store:
                 return IngestResult(
                     outcome=Outcome.DUPLICATE, article_id=same_url, decision=decision
                 )
-            found = index.candidates(session, dedup, self._features)
-            decision = decide(dedup, found)
-            if decision.duplicate_of is None:
-                second = index.candidates_by_numbers(session, dedup, self._features, found)
-                if second:
-                    found = [*found, *second]
-                    decision = decide(dedup, second)
+            judgement = self._judge(session, dedup, article.tags)
+            decision = judgement.decision
             if decision.duplicate_of is None:
                 article_id = self._insert_article(session, feed_id, article, dedup)
                 self._finish_entry(session, entry_id, Outcome.STORED, article_id)
@@ -1124,29 +1124,15 @@ class Store:
                     outcome=Outcome.STORED, article_id=article_id, decision=decision
                 )
             kept_id = decision.duplicate_of
-            kept_row = connection.execute(_PROVENANCE_OF, {"article": kept_id}).one()
-            kept_known = new_known = 0
-            if decision.kind is DuplicateKind.SPUN:  # the only kind the phrase count decides
-                kept_tags = connection.execute(_RULE_TAG_DETAILS, {"article": kept_id}).all()
-                kept_known = known_phrases(kept_tags)
-                new_known = known_phrases((tag.source, tag.detail) for tag in article.tags)
-            kept_provenance = _provenance(kept_row, kept_known)
-            newcomer = Provenance(extracted.published_at, dedup.repost_signals, new_known)
-            # The story's text from now on: the newcomer's when it is the original.
-            story = next((c.features for c in found if c.article_id == kept_id), dedup.features)
-            # What the newcomer is a copy of, when it is one: the parts of it that the
-            # other kept articles it resembles cover must be this one's.
-            copy_of: TextFeatures | None = story
-            if newcomer_is_original(newcomer, kept_provenance, decision.kind):
+            if judgement.original:
                 kept = session.get_one(Article, kept_id)
                 self._replace_with_original(session, kept, feed_id, article, dedup, decision)
                 self._finish_entry(session, entry_id, Outcome.STORED, kept_id)
                 outcome = Outcome.STORED
-                story, copy_of = dedup.features, None
             else:
                 record_copy(decision)
                 outcome = Outcome.DUPLICATE
-            merged = self._merge_other_copies(session, kept_id, story, copy_of, dedup, found)
+            merged = self._merge_other_copies(session, kept_id, judgement.merges)
             return IngestResult(
                 outcome=outcome, article_id=kept_id, decision=decision, merged=tuple(merged)
             )
@@ -1209,7 +1195,48 @@ class Store:
         index.add(session.connection(), kept.id, dedup)
         self._features.put(dedup.fingerprint, dedup.features)
 
-    def _merge_other_copies(
+    def judge(self, dedup: DedupInput, tags: Sequence[Tag] = ()) -> Judgement:
+        """What `ingest` would decide for this text (with these rule tags), storing
+        nothing: `monitor explain` of a page not yet stored."""
+        with self._read_session() as session:
+            return self._judge(session, dedup, tags)
+
+    def _judge(self, session: Session, dedup: DedupInput, tags: Sequence[Tag]) -> Judgement:
+        """The duplicate decision, whether the newcomer is the kept story's original, and
+        the other kept articles it shows to be copies of the same story. Writes nothing."""
+        connection = session.connection()
+        found = index.candidates(session, dedup, self._features)
+        decision = decide(dedup, found)
+        if decision.duplicate_of is None:
+            second = index.candidates_by_numbers(session, dedup, self._features, found)
+            if second:
+                found = [*found, *second]
+                decision = decide(dedup, second)
+        if decision.duplicate_of is None:
+            return Judgement(decision=decision, original=False, merges=())
+        kept_id = decision.duplicate_of
+        kept_row = connection.execute(_PROVENANCE_OF, {"article": kept_id}).one()
+        kept_known = new_known = 0
+        if decision.kind is DuplicateKind.SPUN:  # the only kind the phrase count decides
+            kept_tags = connection.execute(_RULE_TAG_DETAILS, {"article": kept_id}).all()
+            kept_known = known_phrases(kept_tags)
+            new_known = known_phrases((tag.source, tag.detail) for tag in tags)
+        kept_provenance = _provenance(kept_row, kept_known)
+        newcomer = Provenance(dedup.published_at, dedup.repost_signals, new_known)
+        original = newcomer_is_original(newcomer, kept_provenance, decision.kind)
+        kept = next((c.features for c in found if c.article_id == kept_id), dedup.features)
+        merges = self._mergeable(
+            session,
+            kept_id,
+            # The story's text from now on: the newcomer's when it is the original.
+            dedup.features if original else kept,
+            None if original else kept,
+            dedup,
+            found,
+        )
+        return Judgement(decision=decision, original=original, merges=merges)
+
+    def _mergeable(
         self,
         session: Session,
         kept_id: int,
@@ -1217,35 +1244,59 @@ class Store:
         copy_of: TextFeatures | None,
         dedup: DedupInput,
         found: list[Candidate],
-    ) -> list[int]:
+    ) -> tuple[Merge, ...]:
         """Other kept articles this text is also a copy of were one story all along (copies
-        of an original that arrived last): merge them into `kept_id`, whose text `story`
-        gives. `copy_of` is the kept text this one was found a copy of, when it is not
-        the original: a later text holding two kept ones in parts of its own (a digest,
-        a roundup) is a compilation, and they stay two stories. Parts of an original
-        that arrived last are copies of it, whichever part each copied."""
-        merged = []
+        of an original that arrived last): those to merge into `kept_id`, whose text
+        `story` gives, and those shown apart, with why. `copy_of` is the kept text this
+        one was found a copy of, when it is not the original: a later text holding two
+        kept ones in parts of its own (a digest, a roundup) is a compilation, and they
+        stay two stories. Parts of an original that arrived last are copies of it,
+        whichever part each copied."""
+        merges = []
         for candidate in found:
             if candidate.article_id == kept_id:
                 continue
             verdict = verify(dedup, candidate)
             if verdict is None and not candidate.same_fingerprint:
                 continue
+            kind, similarity = verdict or (DuplicateKind.EXACT_TEXT, 1.0)
             # The newcomer's likeness to both is no proof they are one story: it may hold
             # both whole (a digest), or they may be two stories it resembles alike.
-            if verdict is not None and (
-                (
-                    copy_of is not None
-                    and not one_part_of(dedup.features, copy_of, candidate.features)
-                )
-                or two_stories(
+            apart = None
+            if verdict is not None:
+                if copy_of is not None and not one_part_of(
+                    dedup.features, copy_of, candidate.features
+                ):
+                    apart = "it covers another part of this text (a page holding several stories)"
+                elif two_stories(
                     _with_text(session, kept_id, story),
                     _with_text(session, candidate.article_id, candidate.features),
+                ):
+                    apart = (
+                        "the two kept texts are two stories (told from one template, or over"
+                        " shared background paragraphs)"
+                    )
+            merges.append(
+                Merge(
+                    article_id=candidate.article_id,
+                    kind=kind,
+                    similarity=similarity,
+                    kept_apart_because=apart,
                 )
-            ):
+            )
+        return tuple(merges)
+
+    def _merge_other_copies(
+        self, session: Session, kept_id: int, merges: Sequence[Merge]
+    ) -> list[int]:
+        """Merge these kept articles into `kept_id`: their copies and entries move to it,
+        and each becomes a copy of it with `former_article_id`."""
+        merged = []
+        for merge in merges:
+            if merge.kept_apart_because is not None:
                 continue
-            kind, similarity = verdict or (DuplicateKind.EXACT_TEXT, 1.0)
-            other = session.get(Article, candidate.article_id)
+            kind, similarity = merge.kind, merge.similarity
+            other = session.get(Article, merge.article_id)
             if other is None:
                 continue
             copy_entry = _stored_entry(session, other.id)
@@ -1432,6 +1483,28 @@ class NearStory:
     title: str
     report: PairReport
     words: float
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Merge:
+    """Another kept article a newcomer is a copy of: one story with the kept one, merged
+    into it, unless the two are shown apart."""
+
+    article_id: int
+    kind: DuplicateKind
+    similarity: float
+    # Why it is not merged after all, though the newcomer is a copy of it too.
+    kept_apart_because: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Judgement:
+    """What `Store.ingest` decides for a text before it writes anything."""
+
+    decision: Decision
+    # Whether the newcomer is the kept story's original, and takes its place.
+    original: bool
+    merges: tuple[Merge, ...]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
