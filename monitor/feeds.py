@@ -422,10 +422,17 @@ def _is_permalink(guid: str | None) -> bool:
 
 def _entry_time(raw: Any) -> datetime | None:
     for key in ("published", "updated", "created"):
-        value = raw.get(f"{key}_parsed")
-        if not isinstance(value, time.struct_time):
+        written = raw.get(key)
+        if isinstance(written, str) and (numeric := _NUMERIC_DATE.match(written)):
+            # Written with numbers only, as feedparser misreads: "2025/03/08" became
+            # December 1, "08-03-2025" March 20, 2008.
+            if (read := _numeric_time(numeric)) is not None:
+                return read
             continue
-        offset = _zone_offset(raw.get(key))
+        value = raw.get(f"{key}_parsed")
+        if not isinstance(value, time.struct_time) or not _plausible(written, value):
+            continue
+        offset = _zone_offset(written)
         if offset is None:
             continue
         try:
@@ -434,6 +441,95 @@ def _entry_time(raw: Any) -> datetime | None:
         except (OverflowError, ValueError, OSError):
             continue
     return None
+
+
+# A date in numbers only, year first with '/', '.' or 年月日 ("2025/03/08 10:00",
+# "2025.03.08", "2025年3月9日"), or year last ("08-03-2025"), then a time and a zone.
+_NUMERIC_DATE = re.compile(
+    r"^\s*(?:(?P<year>\d{4})\s*[/.年]\s*(?P<month>\d{1,2})\s*[/.月]\s*(?P<day>\d{1,2})"
+    r"\s*日?|(?P<first>\d{1,2})\s*(?P<sep>[-/.])\s*(?P<second>\d{1,2})\s*(?P=sep)\s*"
+    r"(?P<last_year>\d{4}))(?:(?:\s+|T)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second_of>\d{2}))?)?"
+    r"\s*(?P<zone>Z|[+-]\d{2}:?\d{2}|[A-Za-z]{2,5})?\s*$"
+)
+
+
+def _numeric_time(written: re.Match[str]) -> datetime | None:
+    """The time a date in numbers only gives, in UTC (without a zone, read as UTC, as
+    feedparser reads one); None when it cannot be told: a zone neither knows, a day its
+    month does not have, or a day and a month in either order ("08-03-2025": March 8
+    or August 3?)."""
+    if written["year"]:
+        year, month, day = int(written["year"]), int(written["month"]), int(written["day"])
+    else:
+        first, second = int(written["first"]), int(written["second"])
+        if first > 12 >= second:
+            day, month = first, second
+        elif second > 12 >= first:
+            month, day = first, second
+        else:
+            return None
+        year = int(written["last_year"])
+    zone = _written_offset(written["zone"])
+    if zone is None:
+        return None
+    try:
+        local = datetime(
+            year,
+            month,
+            day,
+            int(written["hour"] or 0),
+            int(written["minute"] or 0),
+            int(written["second_of"] or 0),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+    return local - zone
+
+
+def _written_offset(zone: str | None) -> timedelta | None:
+    """A zone as written after a time: an offset, Z, or an abbreviation feedparser or
+    the region's feeds know; None for one that neither knows."""
+    if zone is None or zone == "Z":
+        return timedelta(0)
+    if zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        sign = -1 if zone[0] == "-" else 1
+        return sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    if (hours := _FEEDPARSER_ZONES.get(zone.lower())) is not None:
+        return timedelta(hours=hours)
+    hours = _ZONES.get(zone.upper())
+    return None if hours is None else timedelta(hours=hours)
+
+
+def _plausible(written: object, parsed: time.struct_time) -> bool:
+    """Whether feedparser's reading keeps the year and the day the date was written with
+    (give or take one, as a zone moves them across midnight): it reads some forms it does
+    not know as another date ("2025-W10" as December 1)."""
+    if not isinstance(written, str):
+        return True
+    numbers: set[int] = set()
+    for digits in re.findall(r"\d+", _TIME_OR_OFFSET.sub(" ", written)):
+        if len(digits) == 8:  # 20250308
+            numbers |= {int(digits[:4]), int(digits[6:])}
+        else:
+            numbers.add(int(digits))
+    years = {number for number in numbers if number >= 1000} or {
+        2000 + number for number in numbers if number < 100
+    }
+    days = {number for number in numbers if 1 <= number <= 31}
+    return any(abs(parsed.tm_year - year) <= 1 for year in years) and any(
+        abs(parsed.tm_mday - day) <= 1 or _across_months(parsed.tm_mday, day) for day in days
+    )
+
+
+def _across_months(parsed: int, written: int) -> bool:
+    """A first of the month against its month's last days: a zone's hours moved it."""
+    return min(parsed, written) == 1 and max(parsed, written) >= 28
+
+
+# A date's time ("T10:00:00.123") and zone offset ("+07:00", "-0500"): not its day.
+_TIME_OR_OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?|[+-]\d{2}:?\d{2}\s*$")
 
 
 # Time zones by the abbreviations the region's feeds write, which feedparser does not

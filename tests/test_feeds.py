@@ -299,11 +299,30 @@ def test_items_linked_to_the_home_page_take_their_guids_permalink() -> None:
         ("Thu, 01 May 2025 15:00:00 QQT", None),
         ("2024-02-30T10:00:00Z", None),
         ("2024-02-28T10:00:00+07:00", datetime(2024, 2, 28, 3, tzinfo=UTC)),
+        # Dates in numbers only, which feedparser read as December 1 or as 2008.
+        ("2025/03/08 10:00", datetime(2025, 3, 8, 10, tzinfo=UTC)),
+        ("2025.03.08 10:00 +0700", datetime(2025, 3, 8, 3, tzinfo=UTC)),
+        ("2025/03/08 10:00 ICT", datetime(2025, 3, 8, 3, tzinfo=UTC)),
+        ("2025年03月08日 10:00", datetime(2025, 3, 8, 10, tzinfo=UTC)),
+        ("2025年3月9日", datetime(2025, 3, 9, tzinfo=UTC)),
+        ("31-03-2025 10:00", datetime(2025, 3, 31, 10, tzinfo=UTC)),
+        ("03/31/2025", datetime(2025, 3, 31, tzinfo=UTC)),
+        ("08-03-2025 10:00", None),  # March 8 or August 3
+        ("2025/02/30", None),
+        ("2025/03/08 10:00 QQT", None),
+        # feedparser's reading that keeps neither the year nor the day written: no date.
+        ("2025-W10", None),
+        # … and those a zone moves across midnight, a month's end or a year's, kept.
+        ("Sun, 01 Jun 2025 01:00:00 +0900", datetime(2025, 5, 31, 16, tzinfo=UTC)),
+        ("Wed, 31 Dec 2025 23:30:00 -0500", datetime(2026, 1, 1, 4, 30, tzinfo=UTC)),
+        ("20250308", datetime(2025, 3, 8, tzinfo=UTC)),
+        ("2025-03-08T10:00:00.123Z", datetime(2025, 3, 8, 10, tzinfo=UTC)),
     ],
 )
 def test_an_entrys_date_is_read_in_its_zone_or_not_at_all(written: str, utc: datetime) -> None:
     # An audit: "ICT", Cambodia's own zone, unknown to feedparser, was read as UTC (seven
-    # hours late), and February 30 became March 1.
+    # hours late), and February 30 became March 1. A second: feedparser read "2025/03/08"
+    # and "2025年3月9日" as 2025-12-01 and "08-03-2025" as 2008-03-20.
     feed = (
         '<rss version="2.0"><channel><title>T</title><item><link>http://news.test/a</link>'
         f"<pubDate>{written}</pubDate></item></channel></rss>"
