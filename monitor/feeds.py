@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import feedparser
 import lxml.html
@@ -36,7 +36,7 @@ from monitor.charsets import (
 from monitor.errors import FeedParseError, FetchError
 from monitor.printable import printable
 from monitor.records import MAX_URL_LENGTH, FeedDocument, FeedEntry
-from monitor.urls import canonical_url
+from monitor.urls import canonical_url, is_home_page
 
 
 def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None) -> FeedDocument:
@@ -81,7 +81,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
             skipped=skipped,
         )
     )
-    return _links_of_their_own(document)
+    return _links_of_their_own(document, _relative_guids(body, url))
 
 
 def _distinct_guids(document: FeedDocument) -> FeedDocument:
@@ -107,30 +107,45 @@ def _distinct_guids(document: FeedDocument) -> FeedDocument:
     return replace(document, entries=entries, malformed=malformed)
 
 
-def _links_of_their_own(document: FeedDocument) -> FeedDocument:
+def _links_of_their_own(
+    document: FeedDocument, relative_guids: frozenset[str] = frozenset()
+) -> FeedDocument:
     """The document with the entries linked to the site's home page linked to their GUID
     instead when it is a URL (RSS `isPermaLink`, an Atom id): a CMS that links every item
     to its home page would otherwise make each new story the entry seen before, lost
-    without a record. Items of different GUIDs that share another link (a live blog's
-    updates, whose GUIDs need not be pages) stay one entry, one page, and are noted."""
+    without a record. A GUID the feed wrote as no URL ("98765", which feedparser makes
+    one against the feed's address: `relative_guids`) names no page, and an item left
+    with the home page alone is skipped: the home page is no article. Items of different
+    GUIDs that share another link (a live blog's updates, whose GUIDs need not be pages)
+    stay one entry, one page, and are noted."""
     guids: dict[str, set[str]] = {}
     for entry in document.entries:
         if entry.guid:
             guids.setdefault(entry.url, set()).add(entry.guid)
     entries: list[FeedEntry] = []
-    relinked = 0
+    relinked = homeless = 0
     for entry in document.entries:
         guid = entry.guid
-        if guid and _is_permalink(guid) and _is_home_page(entry.url):
-            resolved = _resolved(guid, guid)
-            if resolved is not None and resolved[1] != entry.url:
-                entry = replace(entry, link=resolved[0], url=resolved[1])
-                relinked += 1
+        if is_home_page(entry.url):
+            resolved = (
+                _resolved(guid, guid)
+                if guid and _is_permalink(guid) and guid not in relative_guids
+                else None
+            )
+            if resolved is None or is_home_page(resolved[1]):
+                homeless += 1
+                continue
+            entry = replace(entry, link=resolved[0], url=resolved[1])
+            relinked += 1
         entries.append(entry)
     alike = sum(1 for entry in entries if entry.guid and len(guids.get(entry.url, ())) > 1)
     notes = [
         f"{relinked} entries link to the site's home page: linked to their GUIDs instead"
         if relinked
+        else "",
+        f"{homeless} entries link to the site's home page and give no address of their own:"
+        " skipped"
+        if homeless
         else "",
         f"{alike} entries of different GUIDs share one link: one article" if alike else "",
     ]
@@ -138,12 +153,26 @@ def _links_of_their_own(document: FeedDocument) -> FeedDocument:
     if not note:
         return document
     malformed = f"{document.malformed}; {note}" if document.malformed else note
-    return replace(document, entries=tuple(entries), malformed=malformed)
+    return replace(
+        document,
+        entries=tuple(entries),
+        malformed=malformed,
+        skipped=document.skipped + homeless,
+    )
 
 
-def _is_home_page(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.path in ("", "/") and not parts.query
+# An RSS item's GUID as written (in any encoding that writes ASCII as ASCII).
+_WRITTEN_GUID = re.compile(rb"<guid\b[^>]*>\s*(?:<!\[CDATA\[)?\s*([^<\s\]]+)")
+
+
+def _relative_guids(body: bytes, url: str) -> frozenset[str]:
+    """The GUIDs written as no absolute URL, as feedparser resolves them against the
+    feed's address (it reads a GUID as a URL unless `isPermaLink="false"`)."""
+    return frozenset(
+        urljoin(url, written)
+        for match in _WRITTEN_GUID.finditer(body)
+        if not (written := match[1].decode("latin-1")).startswith(("http://", "https://"))
+    )
 
 
 _JSON_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*\{")

@@ -41,7 +41,7 @@ from monitor.records import (
     FetchedPage,
 )
 from monitor.retry import BUSY_STATUSES, RetryPolicy
-from monitor.urls import canonical_url
+from monitor.urls import canonical_url, is_home_page
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -342,6 +342,15 @@ def fetch_page(
             f"{url}: redirected to a URL longer than {MAX_URL_LENGTH} characters",
             reason="invalid_url",
         )
+    final_url = str(response.url)
+    if is_home_page(final_url) and not is_home_page(url):
+        # How many sites answer for an article they removed or moved: its text would be
+        # the home page's headlines, and every other such link its copy.
+        raise FetchError(
+            f"{url}: redirected to the site's home page, {final_url}: the article was"
+            " removed or moved",
+            reason="redirected_home",
+        )
     content_type = response.headers.get("content-type")
     media_type = _media_type(response)
     if media_type and media_type not in PAGE_CONTENT_TYPES:
@@ -352,7 +361,7 @@ def fetch_page(
         )
     return FetchedPage(
         url=url,
-        final_url=str(response.url),
+        final_url=final_url,
         status=response.status_code,
         content_type=content_type,
         body=body,

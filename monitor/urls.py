@@ -71,3 +71,9 @@ def site_of(url: str) -> str:
     """The host name a downstream reader groups articles by, without a leading "www."."""
     host = (urlsplit(url).hostname or "").lower()
     return host.removeprefix("www.")
+
+
+def is_home_page(url: str) -> bool:
+    """Whether `url` is a site's home page (no path, no query): never an article."""
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query

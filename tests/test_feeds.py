@@ -288,6 +288,28 @@ def test_items_linked_to_the_home_page_take_their_guids_permalink() -> None:
     )
 
 
+def test_items_linked_to_the_home_page_with_no_address_of_their_own_are_skipped() -> None:
+    # An audit: a GUID written as a number ("98765", a permalink by RSS's default) was
+    # made a URL against the feed's address by feedparser, and monitor fetched that
+    # made-up page (404); an item left with the home page would store the home page.
+    items = (
+        "<item><title>N</title><link>http://news.test/</link><guid>98765</guid></item>"
+        '<item><title>F</title><link>http://news.test/</link><guid isPermaLink="false">'
+        "post-7</guid></item>"
+        "<item><title>E</title><link>http://news.test</link></item>"
+        "<item><title>R</title><link>http://news.test/</link>"
+        "<guid><![CDATA[ http://news.test/a/9.html ]]></guid></item>"
+    )
+    feed = f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+    document = parse_feed(feed, url="http://news.test/h/feed.xml")
+    assert [entry.url for entry in document.entries] == ["http://news.test/a/9.html"]
+    assert document.skipped == 3
+    assert document.malformed == (
+        "1 entries link to the site's home page: linked to their GUIDs instead;"
+        " 3 entries link to the site's home page and give no address of their own: skipped"
+    )
+
+
 @pytest.mark.parametrize(
     ("written", "utc"),
     [

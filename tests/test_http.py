@@ -17,6 +17,7 @@ from monitor.addresses import is_public_address
 from monitor.config import FetchSettings
 from monitor.errors import FetchError
 from monitor.http import Fetcher, build_client, fetch_feed, fetch_page
+from monitor.retry import is_transient
 from tests.localsite import LocalSite, SiteRequest
 
 LOCAL = FetchSettings(
@@ -112,6 +113,26 @@ def test_a_meta_refresh_to_another_page_is_followed_as_a_redirect(site: LocalSit
         assert caught.value.reason == "too_many_redirects"
         # A feed is not a page: its fetch follows HTTP redirects only.
         assert fetcher.get(site.url("/stub"), headers={})[0].url == site.url("/stub")
+
+
+def test_an_article_redirected_to_the_sites_home_page_is_no_article(site: LocalSite) -> None:
+    # An audit: a removed story answered 301 to the home page, which was stored as the
+    # article (the home page's headlines as its text), and the next removed story became
+    # its copy.
+    site.route("/story/removed", lambda _: (301, {"Location": site.url("/")}, b""))
+    site.route("/story/stub", lambda _: html('<meta http-equiv="refresh" content="0; url=/">'))
+    site.route("/", lambda _: html())
+    site.route("/story/moved", lambda _: (301, {"Location": site.url("/?p=7")}, b""))
+    with Fetcher(LOCAL.model_copy(update={"per_host_delay": 0})) as fetcher:
+        for removed in ("/story/removed", "/story/stub"):
+            with pytest.raises(FetchError) as caught:
+                fetcher.page(site.url(removed))
+            assert caught.value.reason == "redirected_home"
+            assert not is_transient(caught.value)
+            assert "redirected to the site's home page" in str(caught.value)
+        # The home page asked for is a page like any other; a query is another page.
+        assert fetcher.page(site.url("/")).final_url == site.url("/")
+        assert fetcher.page(site.url("/story/moved")).final_url == site.url("/?p=7")
 
 
 @pytest.mark.parametrize("allow_private", [True, False])
