@@ -10,10 +10,12 @@ import re
 import threading
 import unicodedata
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import regex
 import trafilatura
 from htmldate import find_date
 from lxml.etree import LxmlError
@@ -466,7 +468,10 @@ def _clean(value: str | None) -> str | None:
 
 
 # A Chinese byline's role before the name: "記者 陳美玲", "记者：林志强", "文／王芳".
-_ROLE_LABEL = re.compile(r"^(?:(?:記者|记者|撰文|撰稿|編輯|编辑)\s*[:：/／]?|文\s*[:：/／])\s*")
+# And "by" before it in Khmer and Thai: "ដោយ៖ ជា សុខា", "โดย สมชาย ใจดี".
+_ROLE_LABEL = re.compile(
+    r"^(?:(?:記者|记者|撰文|撰稿|編輯|编辑)\s*[:：/／]?|文\s*[:：/／]|(?:ដោយ|โดย)\s*[:៖]?)\s*"
+)
 # What content systems put where a writer's name belongs.
 _NO_WRITER = re.compile(
     r"(?:by\s+)?(?:the\s+)?(?:admin(?:istrator)?|staff(?:\s+(?:reporter|writer)s?)?|editor(?:ial)?"
@@ -499,15 +504,36 @@ def _first_words(text: str, limit: int = 120) -> str:
 
 
 def _with_its_marks(author: str | None, tree: Any) -> str | None:
-    """The byline as the page's author meta writes it when trafilatura's cleaning took
-    only combining marks out of it: it drops Khmer signs ("សុខ ចាន់" became "សុខ ចាន")."""
-    if not author:
+    """The byline as the page writes it when trafilatura's cleaning took combining marks
+    out of it: it drops Khmer, Thai and Myanmar signs, the last name's vowel among them
+    ("សុខ ចាន់ធី" became "សុខ ចាន់ធ", "สมชาย ใจดี" "สมชาย ใจด"), wherever it read the
+    byline (a meta tag, JSON-LD, the byline's element)."""
+    if not author or author.isascii():
         return author
-    for written in tree.xpath('//meta[@name="author"]/@content')[:1]:
-        written = " ".join(str(written).split())
-        if written != author and _without_marks(written) == _without_marks(author):
-            return written
+    bare = _without_marks(author)
+    if not bare:
+        return author
+    # The name's letters, each with any marks after it, and no letter or mark after
+    # the last: "ចាន់ធ" must not match the start of "ចាន់ធីតា".
+    pattern = regex.compile(
+        r"\s+".join(
+            "".join(regex.escape(letter) + r"\p{M}*" for letter in word) for word in bare.split()
+        )
+        + r"(?![\p{L}\p{M}])"
+    )
+    for written in _written_bylines(tree):
+        found = pattern.search(" ".join(written.split()))
+        if found is not None:
+            return found[0]
     return author
+
+
+def _written_bylines(tree: Any) -> Iterator[str]:
+    """Where a page writes its byline, its author meta first, then its body's text."""
+    yield from (str(value) for value in tree.xpath('//meta[@name="author"]/@content')[:1])
+    yield from (str(value) for value in tree.xpath("//meta/@content"))
+    yield from (str(text) for text in tree.xpath('//script[contains(@type, "ld+json")]/text()'))
+    yield from (str(text) for text in tree.xpath("//body//text()"))
 
 
 def _without_marks(text: str) -> str:

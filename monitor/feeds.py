@@ -143,8 +143,7 @@ def _links_of_their_own(
         f"{relinked} entries link to the site's home page: linked to their GUIDs instead"
         if relinked
         else "",
-        f"{homeless} entries link to the site's home page and give no address of their own:"
-        " skipped"
+        f"{homeless} entries link to the site's home page and give no address of their own: skipped"
         if homeless
         else "",
         f"{alike} entries of different GUIDs share one link: one article" if alike else "",

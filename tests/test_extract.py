@@ -64,6 +64,35 @@ def test_a_byline_keeps_its_combining_marks(byline: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("markup", "author"),
+    [
+        ('<p class="author">សុខ ចាន់ធី</p>', "សុខ ចាន់ធី"),
+        ('<p class="author">สมชาย ใจดี</p>', "สมชาย ใจดี"),
+        ('<p class="byline">ដោយ៖ ជា សុខា</p>', "ជា សុខា"),
+        ('<meta property="article:author" content="มานี มีนา">', "มานี มีนา"),
+        (
+            '<script type="application/ld+json">{"@context": "https://schema.org",'
+            ' "@type": "NewsArticle", "author":'
+            ' {"@type": "Person", "name": "ស្រី ពៅ"}}</script>',
+            "ស្រី ពៅ",
+        ),
+    ],
+)
+def test_a_byline_in_the_page_keeps_its_last_vowel_sign(markup: str, author: str) -> None:
+    # An audit: bylines in Khmer, Thai and Myanmar lost their final vowel sign wherever
+    # trafilatura read them but in <meta name="author"> ("สมชาย ใจดี" became "สมชาย ใจด"),
+    # and the Khmer "by" label ("ដោយ៖") stayed.
+    html = (
+        f"<html><head><title>T</title>{markup if markup.startswith(('<meta', '<script')) else ''}"
+        "</head><body><article><h1>Police free workers</h1>"
+        f"{'' if markup.startswith(('<meta', '<script')) else markup}<p>"
+        + "Police freed workers from a compound in Otres. " * 20
+        + "</p></article></body></html>"
+    )
+    assert extract_article(page(html.encode(), "http://news.test/a.html"), entry()).author == author
+
+
+@pytest.mark.parametrize(
     ("byline", "url", "author"),
     [
         ("Khmer Times", "https://www.khmertimeskh.com/501300/raid/", None),
