@@ -360,6 +360,12 @@ class Pipeline:
                 in_hand.append(_InHand(claim, entry, started))
                 while len(in_hand) >= self.analyser.window:
                     self._finish_counted(feed, feed_id, in_hand.popleft(), report)
+            if self.stop.is_set() or feed.url in self._withdrawn:
+                # The window holds more pages than the threads fetch at once: those not
+                # asked for yet are left for the next poll (pending), all at once, before
+                # a thread takes up the next while the first are finished.
+                in_hand = deque(work for work in in_hand if not work.started.cancel())
+                report.interrupted = True
             # Pages already in hand are finished even on a stop: it takes a moment.
             while in_hand:
                 self._finish_counted(feed, feed_id, in_hand.popleft(), report)

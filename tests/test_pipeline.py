@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,49 @@ def test_stop_finishes_the_entry_in_hand_and_keeps_validators(
     assert feed.etag is None  # the next poll must fetch the feed in full
     monkeypatch.setattr(pipeline_module, "judge_article", real)
     assert run_once(config, store).total("stored") == 3  # the other three entries of the feed
+
+
+def test_a_stop_asks_for_no_page_whose_fetch_had_not_started(site: LocalSite, store: Store) -> None:
+    # An operator audit: on SIGTERM the poll fetched every page of its window (eight with
+    # two workers, two fetch threads), ran out the stop's few seconds on ordinary 2-second
+    # pages, and was abandoned without recording the poll.
+    stop = threading.Event()
+    article = (
+        (
+            site.root
+            / "herald/2024/03/14/police-free-312-foreigners-in-sihanoukville-scam-compound-raid.html"
+        )
+        .read_bytes()
+        .replace(b"{{BASE}}", site.base_url.encode())
+    )
+
+    def slow_page(_: Any) -> tuple[int, dict[str, str], bytes]:
+        stop.set()  # SIGTERM, while the first pages are being fetched
+        time.sleep(0.3)
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, article
+
+    items = "".join(
+        f"<item><guid>s{n}</guid><title>Raid {n}</title><link>{site.url(f'/slow/{n}.html')}</link>"
+        "</item>"
+        for n in range(12)
+    )
+    feed = f'<rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+    site.route("/slow.rss", lambda _: (200, {"Content-Type": "application/rss+xml"}, feed))
+    for n in range(12):
+        site.route(f"/slow/{n}.html", slow_page)
+    config = settings(site, "slow.rss").model_copy(
+        update={"processing": ProcessingSettings(workers=2)}
+    )
+    summary = run_once(config, store, stop=stop)
+    (report,) = summary.reports
+    assert report.interrupted
+    asked = sum(site.hits(f"/slow/{n}.html") for n in range(12))
+    # Those two threads had begun, and at most one more each before the stop was seen.
+    assert 1 <= asked <= 2 * pipeline_module.FETCH_THREADS
+    outcomes = [row.outcome for row in rows(store, Entry)]
+    assert len(outcomes) == 12 and outcomes.count(Outcome.PENDING) == 12 - asked
+    (polled,) = rows(store, Feed)
+    assert polled.last_polled_at is not None and polled.last_entry_count == 12
 
 
 def test_an_entry_listed_twice_is_processed_once_with_workers(
