@@ -10,7 +10,7 @@ import re
 import threading
 import unicodedata
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -116,15 +116,19 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
             **_extraction_options(metadata.title or entry.title),
         )
     text = (getattr(document, "text", None) or "").strip()
+    # The page's own <title> too: trafilatura takes a title from the <h1> first, and a
+    # consent or bot-check page's heading is its message ("We value your privacy") or
+    # the site's name, under the <title> that says what it is ("Before you continue").
+    titles = (_clean(metadata.title), _clean(next(iter(tree.xpath("//head/title/text()")), None)))
+    if (wall := interstitial(page.final_url, titles, text)) is not None:
+        # Stored, it would be the "original" of every later story behind the same wall.
+        raise ExtractionError(
+            f"{page.final_url}: not the article but {wall}", reason="interstitial"
+        )
     if len(text) < MIN_ARTICLE_CHARS:
         raise ExtractionError(
             f"{page.final_url}: no article text found ({len(text)} characters)",
             reason="no_article_text",
-        )
-    if (wall := interstitial(page.final_url, _clean(metadata.title), text)) is not None:
-        # Stored, it would be the "original" of every later story behind the same wall.
-        raise ExtractionError(
-            f"{page.final_url}: not the article but {wall}", reason="interstitial"
         )
     url = _declared_url(declared_url, page.final_url)
     title = headline(
@@ -238,12 +242,16 @@ def _extraction_options(title: str | None) -> dict[str, Any]:
     return {"config": _DENSE_SCRIPT_CONFIG} if letters and dense * 2 >= len(letters) else {}
 
 
-def interstitial(final_url: str, title: str | None, text: str) -> str | None:
-    """What the page is when it is a consent, bot-check or access page, else None."""
+def interstitial(final_url: str, titles: Iterable[str | None], text: str) -> str | None:
+    """What the page is when it is a consent, bot-check or access page, else None: by
+    its address, or by any of its titles (the extracted one, its <title>)."""
     if (urlsplit(final_url).hostname or "").lower() in _CONSENT_HOSTS:
         return "a consent page"
-    if title and len(text) <= _INTERSTITIAL_MAX_CHARS and _INTERSTITIAL_TITLE.fullmatch(title):
-        return f"a page titled {title!r} (consent, bot check or access wall)"
+    if len(text) > _INTERSTITIAL_MAX_CHARS:
+        return None
+    for title in titles:
+        if title and _INTERSTITIAL_TITLE.fullmatch(title):
+            return f"a page titled {title!r} (consent, bot check or access wall)"
     return None
 
 

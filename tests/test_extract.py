@@ -314,6 +314,23 @@ CONSENT = (
             ),
             "http://news.test/a",
         ),
+        # An audit: the wall's heading is its message or the host's name, under the
+        # <title> that says what it is; both were judged by the heading, off topic.
+        (
+            b"<html><head><title>Before you continue</title></head><body><div class="
+            b'"consent"><h1>We value your privacy</h1><p>We and our partners use cookies to'
+            b" store and access information on your device. Click Accept all to consent, or"
+            b" Manage options to choose.</p><button>Accept all</button></div></body></html>",
+            "http://news.test/consent",
+        ),
+        (
+            b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body><div>"
+            b"<h1>news.test</h1><h2>Checking if the site connection is secure</h2><p>news.test"
+            b" needs to review the security of your connection before proceeding.</p><div>"
+            b"Ray ID: 8a1b2c3d4e5f</div><div>Performance &amp; security by Cloudflare</div>"
+            b"</div></body></html>",
+            "http://news.test/story/7",
+        ),
     ],
 )
 def test_a_consent_or_bot_check_page_is_no_article(body: bytes, url: str) -> None:
