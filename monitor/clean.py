@@ -29,6 +29,15 @@ _INSERT = re.compile(
     r"|អានបន្ថែម|អានបន្ត|ព័ត៌មានពាក់ព័ន្ធ|ข่าวที่เกี่ยวข้อง|อ่านเพิ่มเติม|相关阅读|延伸阅读|推荐阅读"
     r"|相關閱讀|延伸閱讀|xem thêm|baca juga)\s*[:：៖-].*"
     r"|enjoying this article\?.*|(?:click here to )?subscribe (?:now|today|for|to) .*"
+    # A paywall's notice where the rest of the story would be.
+    r"|this (?:article|story|content|page) is (?:only )?(?:for|available (?:only )?to|reserved"
+    r" for) (?:our )?(?:subscribers|members|premium \w+|paying \w+)(?: only)?\W*"
+    r"|already (?:a|an) (?:subscriber|member)\?.*|to (?:continue|keep) reading,? (?:please )?"
+    r"(?:subscribe|log in|sign in|register)\b.*|(?:log|sign) in to (?:continue|read)\b.*"
+    # A wire photo's caption, its agency in capitals and the photographer after a slash:
+    # "… Phnom Penh, March 14, 2025. REUTERS/Cindy Liu", "… (AFP PHOTO / TANG CHHIN SOTHY)".
+    r"|.{0,300}[.,]\s+[(（]?(?-i:(?:[A-Z]{2,}(?:[ -][A-Z]{2,})?|AP Photo|Getty Images)"
+    r"\s?/\s?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3})[)）]?\W*"
     # A photo's caption, wherever the extraction left it: a short line that ends with
     # the picture's credit, "… (Photo: Khmer Times)", "……（西哈努克省警察局供圖）".
     r"|.{0,300}[(（](?:photo|photos|file photo|picture)\b[^)）]{0,80}[)）]\W*"
@@ -48,7 +57,10 @@ _CLOSING = re.compile(
     r"|.*(?:新华社发|摄)[)）]?"
     r"|[(（]?(?:责任编辑|責任編輯|编辑|編輯|责编|責編|記者|记者|摄影|攝影)\s*[：:][^)）]{0,30}[)）]?"
     # A wire's credit line: "(Reporting by Rithy Odom; Editing by Kevin Barr)".
-    r"|[(（]?(?:(?:additional )?reporting|writing|editing|compiled) by\b[^)）]{0,200}[)）]?\W*",
+    r"|[(（]?(?:(?:additional )?reporting|writing|editing|compiled) by\b[^)）]{0,200}[)）]?\W*"
+    # A writer's and editor's credit: "Written by Ry Sochan for Mekong Monitor. Edited by…".
+    r"|(?:written|edited|produced) by (?-i:[A-Z])[\w.'-]*(?: (?-i:[A-Z])[\w.'-]*){0,3}"
+    r"(?:\W.{0,150})?",
     re.IGNORECASE,
 )
 _CLOSING_MAX_WORDS = 40

@@ -95,11 +95,17 @@ def test_a_caption_or_an_editor_credit_left_at_the_end_leaves_the_text() -> None
         "Chinese suspects are escorted to board a plane at the Techo International Airport"
         " in Phnom Penh, Cambodia, Dec. 4, 2026. (Photo by Phearum/Xinhua)",
         "12月3日，在柬埔寨西哈努克省，获救人员在警察局等候。新华社发（索帕摄）",
+        # An audit: a wire's caption, its agency in capitals and the photographer.
+        "Police officers escort detained foreigners out of a building in Dangkao district,"
+        " Phnom Penh, March 14, 2025. REUTERS/Cindy Liu",
+        "Rescued workers wait at the provincial police station in Sihanoukville on"
+        " Tuesday. (AFP PHOTO / TANG CHHIN SOTHY)",
     ):
         # A photo's caption goes wherever it is (an analyst audit: first in the text).
         assert clean_text(f"{story}\n{caption}") == (story, ("inserts",))
         assert clean_text(f"{caption}\n{story}") == (story, ("inserts",))
     for closing in (
+        "Written by Ry Sochan for Mekong Monitor. Edited by Jane Doe.",
         "编辑：王芳",
         "（責任編輯：王小文）",
         "(Reporting by Rithy Odom; Editing by Kevin Barr)",
@@ -108,6 +114,26 @@ def test_a_caption_or_an_editor_credit_left_at_the_end_leaves_the_text() -> None
     # Inside the text, or the last paragraph of the story itself: kept.
     told = f"{story}\nThe ministry said the flights would continue. (Reuters)"
     assert clean_text(told)[0] == told
+    funded = f"{story}\nThe shelter is funded by the EU. UNICEF/Cambodia runs it."
+    assert (
+        clean_text(funded)[0]
+        == f"{story}\nThe shelter is funded by the EU. UNICEF/Cambodia runs it."
+    )
+
+
+def test_a_paywalls_notice_leaves_the_text() -> None:
+    # An audit: "This article is for subscribers only" was stored as the story's end.
+    lede = (
+        "Internal payroll records from a scam compound in Kandal province list monthly"
+        " payments to at least nine police officers, according to documents obtained by us."
+    )
+    for notice in (
+        "This article is for subscribers only",
+        "This content is available only to premium members.",
+        "Already a subscriber? Log in",
+        "To continue reading, please subscribe or log in.",
+    ):
+        assert clean_text(f"{lede}\n{notice}") == (lede, ("inserts",))
 
 
 def test_a_khmer_continue_reading_link_goes() -> None:
