@@ -149,7 +149,8 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
         url=url,
         title=title,
         text=text,
-        author=_byline(_clean(metadata.author), url, _clean(metadata.sitename)),
+        author=_byline(_clean(metadata.author), url, _clean(metadata.sitename))
+        or _byline(_clean(entry.author), url, _clean(metadata.sitename)),
         published_at=published_at,
         language=language,
         site=site_of(url),

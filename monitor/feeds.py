@@ -280,6 +280,9 @@ def _json_feed_entry(item: dict[str, Any], *, base: str) -> FeedEntry | None:
         ),
         None,
     )
+    # JSON Feed 1.1's `authors`, 1.0's `author`.
+    authors = item.get("authors") or [item.get("author")]
+    first = authors[0] if isinstance(authors, list) and authors else None
     return _feed_entry(
         link,
         guid=guid,
@@ -287,6 +290,7 @@ def _json_feed_entry(item: dict[str, Any], *, base: str) -> FeedEntry | None:
         published_at=published,
         categories=categories,
         base=base,
+        author=first.get("name") if isinstance(first, dict) else None,
     )
 
 
@@ -395,6 +399,7 @@ def _entry(raw: Any, *, base: str) -> FeedEntry | None:
         title=raw.get("title"),
         published_at=_entry_time(raw),
         categories=categories,
+        author=(raw.get("author_detail") or {}).get("name") or raw.get("author"),
         base=base,
     )
 
@@ -407,6 +412,7 @@ def _feed_entry(
     published_at: datetime | None,
     categories: tuple[str, ...],
     base: str,
+    author: object = None,
 ) -> FeedEntry | None:
     """The entry, its link resolved against `base` and canonicalised; None without an
     http(s) link (its GUID when that is a URL)."""
@@ -424,7 +430,17 @@ def _feed_entry(
         title=_plain_text(title),
         published_at=published_at,
         categories=categories,
+        author=_author(author),
     )
+
+
+def _author(written: object) -> str | None:
+    """An item's author as a name: an RSS <author> is an address ("desk@news.test
+    (Sok Chea)"), whose name feedparser gives apart; an address alone names no one."""
+    name = _plain_text(written)
+    if not name or "@" in name:
+        return None
+    return " ".join(name.split())[:200] or None
 
 
 def _resolved(link: str, base: str) -> tuple[str, str] | None:

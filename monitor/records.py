@@ -31,6 +31,9 @@ class FeedEntry:
     title: str | None = None
     published_at: datetime | None = None
     categories: tuple[str, ...] = ()
+    # The item's author (RSS dc:creator or author, Atom's, JSON Feed's): the byline when
+    # the page gives none.
+    author: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

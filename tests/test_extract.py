@@ -64,6 +64,27 @@ def test_a_byline_keeps_its_combining_marks(byline: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("byline", "author"),
+    [
+        ("", "Dewi Lestari"),
+        ('<meta name="author" content="Admin">', "Dewi Lestari"),
+        ('<meta name="author" content="Sok Chea">', "Sok Chea"),
+    ],
+)
+def test_the_feeds_author_stands_in_for_a_page_without_a_byline(byline: str, author: str) -> None:
+    # An audit: the JSON Feed item named its writer, the page none; the author was null.
+    html = (
+        f"<html><head><title>T</title>{byline}</head><body><article><h1>Raid</h1><p>"
+        + "Police freed workers from a compound in Otres. " * 20
+        + "</p></article></body></html>"
+    )
+    found = extract_article(
+        page(html.encode(), "http://news.test/a.html"), entry(author="Dewi Lestari")
+    )
+    assert found.author == author
+
+
+@pytest.mark.parametrize(
     ("markup", "author"),
     [
         ('<p class="author">សុខ ចាន់ធី</p>', "សុខ ចាន់ធី"),

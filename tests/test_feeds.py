@@ -395,3 +395,34 @@ def test_a_bare_ampersand_is_read_as_itself() -> None:
         "café & bar",
     ]
     assert document.entries[0].url == "http://news.test/a?id=1&section=2"
+
+
+def test_an_items_author_is_read_as_a_name() -> None:
+    # An audit: the feed's dc:creator and JSON Feed's authors were never used, where the
+    # page named no writer.
+    items = (
+        "<item><title>A</title><link>http://news.test/a</link><dc:creator>Dewi Lestari"
+        "</dc:creator></item>"
+        "<item><title>B</title><link>http://news.test/b</link>"
+        "<author>desk@news.test (Sok Chea)</author></item>"
+        "<item><title>C</title><link>http://news.test/c</link><author>desk@news.test</author>"
+        "</item>"
+    )
+    feed = (
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T'
+        f"</title>{items}</channel></rss>"
+    ).encode()
+    entries = parse_feed(feed, url="http://news.test/feed").entries
+    assert [entry.author for entry in entries] == ["Dewi Lestari", "Sok Chea", None]
+    json_feed = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "T",
+            "items": [
+                {"id": "1", "url": "http://news.test/j", "authors": [{"name": "Ry Sochan"}]},
+                {"id": "2", "url": "http://news.test/k", "author": {"name": "Kong Meta"}},
+            ],
+        }
+    ).encode()
+    entries = parse_feed(json_feed, url="http://news.test/feed.json").entries
+    assert [entry.author for entry in entries] == ["Ry Sochan", "Kong Meta"]
