@@ -215,9 +215,10 @@ class RuleSet:
             if not found & group:
                 # Numbered as first written: the group's opening phrases say what it is for.
                 examples = ", ".join(self.phrases[number] for number in sorted(group)[:3])
+                count = f"{len(group)} phrase{'s' if len(group) > 1 else ''}"
+                more = "…" if len(group) > 3 else ""
                 return TopicVerdict(
-                    False,
-                    f"no phrase of topic.all[{index}] found ({len(group)} phrases: {examples}…)",
+                    False, f"no phrase of topic.all[{index}] found ({count}: {examples}{more})"
                 )
         return TopicVerdict(True, "on topic")
 

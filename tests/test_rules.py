@@ -133,6 +133,16 @@ def test_topic(title: str, text: str, on_topic: bool, reason: str) -> None:
     assert reason in verdict.reason
 
 
+def test_an_off_topic_reason_gives_the_groups_phrases_as_they_are() -> None:
+    # An operator audit: "(1 phrases: zzzunlikelyphrase…)" for a group of one phrase.
+    one = RuleSet.compile(TopicSettings(all=(("zzzunlikelyphrase",),)), ())
+    assert one.topic(one.match("", "text")).reason == (
+        "no phrase of topic.all[0] found (1 phrase: zzzunlikelyphrase)"
+    )
+    reason = RULES.topic(RULES.match("Nigeria", "Lagos")).reason
+    assert reason == "no phrase of topic.all[0] found (5 phrases: cambodia, phnom penh, o'smach…)"
+
+
 def test_no_rules_keeps_everything() -> None:
     empty = RuleSet.compile(TopicSettings(), ())
     assert empty.topic(empty.match("anything", "at all")).on_topic
