@@ -90,10 +90,15 @@ class _HealthCollector(Collector):
             "monitor_feeds", "Configured feeds, by health state.", labels=["health"]
         )
         counts: dict[str, int] = {}
+        reachable = GaugeMetricFamily(
+            "monitor_database_up",
+            "Whether the database answered this scrape's feed health query (1) or not (0).",
+        )
         try:
             # Bounded: a scrape must answer when the database does not.
             for state in within(HEALTH_REPORT_SECONDS, lambda: list(self._report())):
                 counts[state] = counts.get(state, 0) + 1
+            reachable.add_metric([], 1)
         except TimeoutError as error:
             log.warning("feed health unavailable for /metrics: the database: %s", error)
         except sa.exc.DBAPIError as error:
@@ -101,9 +106,13 @@ class _HealthCollector(Collector):
             log.warning("feed health unavailable for /metrics: the database: %s", first_line(error))
         except Exception:
             log.warning("feed health unavailable for /metrics", exc_info=True)
+        if not reachable.samples:
+            # Without feed states, an alert on them has no data: this says why.
+            reachable.add_metric([], 0)
         for state, count in sorted(counts.items()):
             family.add_metric([state], count)
         yield family
+        yield reachable
 
 
 class _QuietHandler(WSGIRequestHandler):

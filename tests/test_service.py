@@ -446,6 +446,7 @@ def test_health_and_metrics_follow_the_work(
     assert 'monitor_entries_total{outcome="stored"}' in metrics
     assert 'monitor_duplicates_total{kind="exact_text"}' in metrics  # two pages, one text
     assert 'monitor_feeds{health="ok"} 1.0' in metrics
+    assert "monitor_database_up 1.0" in metrics
     assert "monitor_fetch_seconds_bucket" in metrics
     assert healthcheck(config) == (0, "ok")
     # A broken edit: the daemon keeps its configuration, and the health check its port.
@@ -767,7 +768,8 @@ def test_the_database_going_away_loses_nothing(
         proxy.cut()
         time.sleep(1)
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=20).status_code == 503
-        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=20).status_code == 200
+        away = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=20)
+        assert away.status_code == 200 and "monitor_database_up 0.0" in away.text
         time.sleep(60)
         proxy.restore()
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), timeout=30)
