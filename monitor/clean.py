@@ -29,6 +29,14 @@ _INSERT = re.compile(
     r"|អានបន្ថែម|អានបន្ត|ព័ត៌មានពាក់ព័ន្ធ|ข่าวที่เกี่ยวข้อง|อ่านเพิ่มเติม|相关阅读|延伸阅读|推荐阅读"
     r"|相關閱讀|延伸閱讀|xem thêm|baca juga)\s*[:：៖-].*"
     r"|enjoying this article\?.*|(?:click here to )?subscribe (?:now|today|for|to) .*"
+    # A date alone on its line, a page's dateline left in the text: "Thursday, 10 April
+    # 2025", "April 10, 2025 at 3:05 pm", "10/04/2025 15:05".
+    r"|(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?(?:\d{1,2}(?:st|nd|rd|th)?\s+"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?"
+    r"\s+\d{4}|\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4})(?:,?\s+(?:at\s+|-\s+)?\d{1,2}[:.]\d{2}"
+    r"(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,5}|\s*\(?(?:GMT|UTC)?\s*[+-]\d{1,2}(?::?\d{2})?\)?)?)?"
+    r"\W*"
     # A paywall's notice where the rest of the story would be.
     r"|this (?:article|story|content|page) is (?:only )?(?:for|available (?:only )?to|reserved"
     r" for) (?:our )?(?:subscribers|members|premium \w+|paying \w+)(?: only)?\W*"

@@ -130,6 +130,13 @@ def extract_article(page: FetchedPage, entry: FeedEntry) -> ExtractedArticle:
             f"{page.final_url}: no article text found ({len(text)} characters)",
             reason="no_article_text",
         )
+    if (missing := _not_found_title(titles, text)) is not None:
+        # A "soft 404": the site answers 200 with its "page not found" page, which would
+        # be stored under the feed's title, its recent posts as the text.
+        raise ExtractionError(
+            f"{page.final_url}: no article text found: a page titled {missing!r}",
+            reason="no_article_text",
+        )
     url = _declared_url(declared_url, page.final_url)
     title = headline(
         _clean(metadata.title), _clean(entry.title), url, _clean(metadata.sitename)
@@ -234,6 +241,23 @@ _INTERSTITIAL_TITLE = re.compile(
 )
 # A consent page's text is short; an article titled "Access denied" is not.
 _INTERSTITIAL_MAX_CHARS = 3000
+# What a site's "page not found" page is titled, the site's name aside.
+_NOT_FOUND_TITLE = re.compile(
+    r"(?:(?:error\s*)?404(?:\s*[-–—:|]\s*.*|\s+(?:error|not found|page)\b.*)?"
+    r"|.*\bpage not found\b.*|.*\bpage (?:can(?:no|')t|could not|couldn't) be found\b.*"
+    r"|.*\bpage (?:does not|doesn't) exist\b.*|not found\W*)",
+    re.IGNORECASE,
+)
+
+
+def _not_found_title(titles: Iterable[str | None], text: str) -> str | None:
+    """The title that says the page is a site's "not found" page, if one does."""
+    if len(text) > _INTERSTITIAL_MAX_CHARS:
+        return None
+    for title in titles:
+        if title and _NOT_FOUND_TITLE.fullmatch(title.replace("’", "'")):
+            return title
+    return None
 
 
 def _extraction_options(title: str | None) -> dict[str, Any]:
@@ -477,15 +501,20 @@ def _clean(value: str | None) -> str | None:
 
 
 # A Chinese byline's role before the name: "記者 陳美玲", "记者：林志强", "文／王芳".
-# And "by" before it in Khmer and Thai: "ដោយ៖ ជា សុខា", "โดย สมชาย ใจดี".
+# And "by" before it in Khmer and Thai: "ដោយ៖ ជា សុខា", "โดย สมชาย ใจดี"; and an English
+# credit's ("Story: Nguyen Quy", read as "Story Nguyen Quy").
 _ROLE_LABEL = re.compile(
-    r"^(?:(?:記者|记者|撰文|撰稿|編輯|编辑)\s*[:：/／]?|文\s*[:：/／]|(?:ដោយ|โดย)\s*[:៖]?)\s*"
+    r"^(?:(?:記者|记者|撰文|撰稿|編輯|编辑)\s*[:：/／]?|文\s*[:：/／]|(?:ដោយ|โดย)\s*[:៖]?"
+    r"|(?:story|text|words|reporting)\s*:?(?=\s+\S))\s*",
+    re.IGNORECASE,
 )
 # What content systems put where a writer's name belongs.
 _NO_WRITER = re.compile(
     r"(?:by\s+)?(?:the\s+)?(?:admin(?:istrator)?|staff(?:\s+(?:reporter|writer)s?)?|editor(?:ial)?"
     r"(?:\s+(?:team|desk|board))?|web\s*desk|news\s*desk|newsroom|guest|anonymous|unknown"
-    r"|(?:reporter|correspondent|writer)s?|desk|team|bureau|no\s+author|not\s+available)",
+    r"|(?:reporter|correspondent|writer)s?|desk|team|bureau|no\s+author|not\s+available"
+    # A Chinese agency's or paper's reporter, unnamed: "新华社记者", "本报记者".
+    r"|\S{0,12}(?:记者|記者|通讯员|通訊員|编辑部|編輯部))",
     re.IGNORECASE,
 )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from monitor.clean import clean_text
 
 SEED = (Path(__file__).parent / "fixtures" / "seed_repost.txt").read_text(encoding="utf-8")
@@ -142,3 +144,21 @@ def test_a_khmer_continue_reading_link_goes() -> None:
     story = "The committee met partners in Phnom Penh on Monday to plan the year's work."
     text = f"{story}\nអានបន្ត៖ តុលាការភ្នំពេញ កាត់ទោសស្ត្រីម្នាក់\n{story} It ended at noon."
     assert clean_text(text) == (f"{story}\n{story} It ended at noon.", ("inserts",))
+
+
+@pytest.mark.parametrize(
+    "dateline",
+    [
+        "Thursday, 10 April 2025",
+        "April 10, 2025 at 3:05 pm",
+        "Thu, Apr 10, 2025",
+        "10/04/2025 15:05",
+        "10 April 2025, 15:05 (GMT+7)",
+    ],
+)
+def test_a_date_alone_on_its_line_leaves_the_text(dateline: str) -> None:
+    # An audit: a page's dateline was the first line of the stored text.
+    story = "Police in Kuala Lumpur freed 78 Cambodians held by a recruitment agency."
+    assert clean_text(f"{dateline}\n{story}") == (story, ("inserts",))
+    told = f"{story}\nOn 10 April 2025, the court will hear the case."
+    assert clean_text(told)[0] == told

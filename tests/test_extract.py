@@ -360,6 +360,51 @@ def test_a_consent_or_bot_check_page_is_no_article(body: bytes, url: str) -> Non
     assert caught.value.reason == "interstitial"
 
 
+@pytest.mark.parametrize(
+    "title", ["Page not found – Cambodia Trafficking Watch", "404 | Mekong Post", "Not Found"]
+)
+def test_a_sites_page_not_found_answered_200_is_no_article(title: str) -> None:
+    # An audit: a "soft 404" (status 200, "Oops! That page can't be found." over the
+    # site's recent posts) was stored under the feed's title.
+    posts = "".join(
+        f"<li><a href='/p/{n}'>Police raid Kampot scam compound, rescue {n} foreign workers</a></li>"
+        for n in range(200, 208)
+    )
+    body = (
+        f"<html><head><title>{title}</title></head><body><main><h1>Oops! That page can't be"
+        " found.</h1><p>It looks like nothing was found at this location. Maybe try one of"
+        f" the links below or a search?</p><h2>Recent posts</h2><ul>{posts}</ul></main>"
+        "</body></html>"
+    )
+    with pytest.raises(ExtractionError) as caught:
+        extract_article(page(body.encode(), "http://news.test/story/9"), entry(title="Raid"))
+    assert caught.value.reason == "no_article_text"
+
+
+@pytest.mark.parametrize("title", ["404 workers freed in Sihanoukville raid", "Not found guilty"])
+def test_a_story_whose_title_starts_like_a_missing_page_is_a_story(title: str) -> None:
+    paragraph = "<p>" + "Police freed workers from a compound in Otres on Monday. " * 20 + "</p>"
+    body = f"<html><head><title>{title}</title></head><body><article>{paragraph}</article>"
+    article = extract_article(page((body + "</body></html>").encode()), entry())
+    assert article.title == title
+
+
+@pytest.mark.parametrize(
+    ("byline", "author"),
+    [("Story: Nguyen Quy", "Nguyen Quy"), ("新华社记者", None), ("本报记者", None)],
+)
+def test_a_credits_label_or_an_unnamed_reporter_is_no_name(byline: str, author: str | None) -> None:
+    # An audit: "Story: Nguyen Quy" was stored as "Story Nguyen Quy", "新华社记者"
+    # ("Xinhua reporter") as a writer's name.
+    html = (
+        f'<html><head><meta name="author" content="{byline}"><title>T</title></head><body>'
+        "<article><h1>Raid</h1><p>"
+        + "Police freed workers from a compound in Otres. " * 20
+        + "</p></article></body></html>"
+    )
+    assert extract_article(page(html.encode(), "http://news.test/a.html"), entry()).author == author
+
+
 def test_an_article_titled_like_a_wall_is_an_article() -> None:
     paragraph = "<p>" + "Thai workers were refused entry at the Poipet checkpoint. " * 60 + "</p>"
     body = f"<html><head><title>Access denied</title></head><body><article>{paragraph}"
