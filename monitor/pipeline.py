@@ -236,10 +236,10 @@ class Pipeline:
                 )
             if document.skipped:
                 log.warning(
-                    "feed items skipped: %s: %d without a usable link to an article (none, not"
-                    " http(s), or longer than 2,048 characters)",
+                    "feed items skipped: %s: %d with %s",
                     feed.name,
                     document.skipped,
+                    _SKIPPED,
                     extra=_event(feed, feed.url, "items_skipped"),
                 )
             report.entries_seen = len(document.entries)
@@ -565,7 +565,16 @@ def _poll_warning(document: FeedDocument | None, moved_to: str | None) -> str | 
         warnings.append(f"moved permanently to {moved_to}: put the new address in the config file")
     if document and document.malformed:
         warnings.append(f"malformed feed: {document.malformed}")
+    if document and document.skipped:
+        # Else a feed whose every item is skipped looks healthy, its reason in the log only.
+        warnings.append(f"{document.skipped} items skipped: {_SKIPPED}")
     return "; ".join(warnings) or None
+
+
+_SKIPPED = (
+    "no usable link to an article (none, not http(s), longer than 2,048 characters, or the"
+    " site's home page)"
+)
 
 
 def _event(feed: FeedSettings, url: str, outcome: str) -> dict[str, str]:

@@ -360,12 +360,15 @@ def test_items_without_a_link_are_reported(
     )
     with caplog.at_level("WARNING", logger="monitor.pipeline"):
         run_once(settings(site, "links.rss"), store)
-    assert any(
-        r.getMessage()
-        == "feed items skipped: links.rss: 2 without a usable link to an article (none, not"
-        " http(s), or longer than 2,048 characters)"
-        for r in caplog.records
+    reason = (
+        "no usable link to an article (none, not http(s), longer than 2,048 characters, or"
+        " the site's home page)"
     )
+    assert any(
+        r.getMessage() == f"feed items skipped: links.rss: 2 with {reason}" for r in caplog.records
+    )
+    # An audit: with every item skipped, the feed showed ok with no last_error.
+    assert [feed.last_error for feed in rows(store, Feed)] == [f"2 items skipped: {reason}"]
 
 
 def test_run_once_leaves_a_feed_that_asked_to_wait(site: LocalSite, store: Store) -> None:
