@@ -3,7 +3,8 @@
 Auto-blog wrapping found by the cleaner (`[ad_N]` markers, a trailing "Source
 link"), and the artefacts synonym spinners leave in well-known names and
 phrases ("Khmer Occasions", "Nationwide Committee", "final 12 months"). One
-artefact can be a writer's choice; two are a spinner.
+artefact can be a writer's choice; two are a spinner. And a republisher's credit to
+the outlet it took the story from.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from monitor.records import CleanedArticle
 
 WRAPPING_SIGNALS = ("ad_markers", "source_link")
 SPINNER_ARTEFACTS = "spinner_artefacts"
+CREDITS_ANOTHER_OUTLET = "credits_another_outlet"
 _MIN_ARTEFACTS = 2
+# A republished story's credit to its source, opening or closing the text: "This article
+# was originally published by Coastal News", "Republished with permission from VOD".
+_CREDIT = regex.compile(
+    r"^(?:(?:this|the) (?:article|story|report|piece|post) (?:was |is )?)?"
+    r"(?:originally|first) (?:published|appeared|posted|ran) (?:by|in|on|at)\s+(?-i:\p{Lu})"
+    r"|^(?:this (?:article|story) (?:is |was )?)?(?:re-?published|reprinted|republished)"
+    r"(?: here)?(?: with (?:the )?permission)? (?:from|by|of)\s+(?-i:\p{Lu})",
+    regex.IGNORECASE,
+)
 
 # Each pattern is a phrase no editor writes but a spinner produces from a common one,
 # with a literal it contains: the pattern only runs where the literal is found.
@@ -49,4 +60,7 @@ def repost_signals(cleaned: CleanedArticle) -> tuple[str, ...]:
     found = sum(1 for literal, pattern in _ARTEFACTS if literal in text and pattern.search(text))
     if found >= _MIN_ARTEFACTS:
         signals.append(SPINNER_ARTEFACTS)
+    paragraphs = cleaned.text.split("\n")
+    if any(_CREDIT.search(paragraph) for paragraph in {*paragraphs[:2], *paragraphs[-2:]}):
+        signals.append(CREDITS_ANOTHER_OUTLET)
     return tuple(signals)

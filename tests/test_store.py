@@ -485,6 +485,32 @@ def test_a_later_copy_stays_a_duplicate(store: Store) -> None:
     assert tags_by_source(store) == {"feed": {"original": None, "copy": None}}
 
 
+def test_a_republished_copy_crediting_its_source_gives_way_to_the_original(
+    store: Store,
+) -> None:
+    # An audit: a syndicated copy ending "originally published by Coastal News", stored
+    # first, stayed the kept article when the original arrived with the same time.
+    feed_id = store.sync_feeds([FEED])[FEED.url]
+    copy_url, original_url = "http://127.0.0.1:1/partner/raid", "http://127.0.0.1:1/coastal/raid"
+    credited = ORIGINAL_TEXT + "\nThis article was originally published by Coastal News."
+    copy = article_at(copy_url, credited, 9)
+    assert prepare(copy, SIGNER).repost_signals == ("credits_another_outlet",)
+    first = ingest(store, feed_id, claim_for(store, feed_id, copy_url), copy)
+    second = ingest(
+        store,
+        feed_id,
+        claim_for(store, feed_id, original_url),
+        article_at(original_url, ORIGINAL_TEXT, 9),
+    )
+    assert (second.outcome, second.article_id) == (Outcome.STORED, first.article_id)
+    with store.engine.connect() as connection:
+        (kept,) = connection.execute(sa.select(Article.url, Article.repost_signals)).all()
+    assert tuple(kept) == (original_url, None)
+    # A story citing where a report first appeared is no republished copy.
+    cited = ORIGINAL_TEXT + "\nThe report, first published in Nature, found the same."
+    assert not prepare(article_at(copy_url, cited, 9), SIGNER).repost_signals
+
+
 def test_an_original_merges_copies_kept_apart(store: Store) -> None:
     feed_id = store.sync_feeds([FEED])[FEED.url]
     paragraphs = ORIGINAL_TEXT.split("\n")
