@@ -20,7 +20,7 @@ _MIN_ARTEFACTS = 2
 # A republished story's credit to its source, opening or closing the text: "This article
 # was originally published by Coastal News", "Republished with permission from VOD".
 _CREDIT = regex.compile(
-    r"^(?:(?:this|the) (?:article|story|report|piece|post) (?:was |is )?)?"
+    r"^(?:(?:a version of )?(?:this|the) (?:article|story|report|piece|post) (?:was |is )?)?"
     r"(?:originally|first) (?:published|appeared|posted|ran) (?:by|in|on|at)\s+(?-i:\p{Lu})"
     r"|^(?:this (?:article|story) (?:is |was )?)?(?:re-?published|reprinted|republished)"
     r"(?: here)?(?: with (?:the )?permission)? (?:from|by|of)\s+(?-i:\p{Lu})",

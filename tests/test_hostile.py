@@ -117,10 +117,10 @@ def test_hostile_feeds_are_refused_and_recorded_in_bounded_memory(
     site.route("/huge.html", huge)
     site.route("/huge-declared.html", huge_declared)
     refused = {
-        "http://127.0.0.1/": "blocked_address",
+        "http://127.0.0.1/admin": "blocked_address",
         "http://169.254.169.254/latest/meta-data/": "blocked_address",
-        "http://[::1]/": "blocked_address",
-        "http://[::ffff:10.0.0.1]/": "blocked_address",
+        "http://[::1]/admin": "blocked_address",
+        "http://[::ffff:10.0.0.1]/admin": "blocked_address",
         site.url("/hop"): "blocked_address",
         site.url("/huge.html"): "too_large",
         site.url("/huge-declared.html"): "too_large",
