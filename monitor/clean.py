@@ -29,30 +29,37 @@ _INSERT = re.compile(
     r"|អានបន្ថែម|អានបន្ត|ព័ត៌មានពាក់ព័ន្ធ|ข่าวที่เกี่ยวข้อง|อ่านเพิ่มเติม|相关阅读|延伸阅读|推荐阅读"
     r"|相關閱讀|延伸閱讀|xem thêm|baca juga)\s*[:：៖-].*"
     r"|enjoying this article\?.*|(?:click here to )?subscribe (?:now|today|for|to) .*"
-    # A date alone on its line, a page's dateline left in the text: "Thursday, 10 April
-    # 2025", "April 10, 2025 at 3:05 pm", "10/04/2025 15:05".
-    r"|(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?(?:\d{1,2}(?:st|nd|rd|th)?\s+"
-    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
-    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?"
-    r"\s+\d{4}|\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4})(?:,?\s+(?:at\s+|-\s+)?\d{1,2}[:.]\d{2}"
-    r"(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,5}|\s*\(?(?:GMT|UTC)?\s*[+-]\d{1,2}(?::?\d{2})?\)?)?)?"
-    r"\W*"
     # A paywall's notice where the rest of the story would be.
     r"|this (?:article|story|content|page) is (?:only )?(?:for|available (?:only )?to|reserved"
     r" for) (?:our )?(?:subscribers|members|premium \w+|paying \w+)(?: only)?\W*"
     r"|already (?:a|an) (?:subscriber|member)\?.*|to (?:continue|keep) reading,? (?:please )?"
-    r"(?:subscribe|log in|sign in|register)\b.*|(?:log|sign) in to (?:continue|read)\b.*"
-    # A wire photo's caption, its agency in capitals and the photographer after a slash:
-    # "… Phnom Penh, March 14, 2025. REUTERS/Cindy Liu", "… (AFP PHOTO / TANG CHHIN SOTHY)".
-    r"|.{0,300}[.,]\s+[(（]?(?-i:(?:[A-Z]{2,}(?:[ -][A-Z]{2,})?|AP Photo|Getty Images)"
-    r"\s?/\s?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3})[)）]?\W*"
-    # A photo's caption, wherever the extraction left it: a short line that ends with
-    # the picture's credit, "… (Photo: Khmer Times)", "……（西哈努克省警察局供圖）".
+    r"(?:subscribe|log in|sign in|register)\b.*|(?:log|sign) in to (?:continue|keep) reading\W*"
+    r"|(?:log|sign) in to read (?:the )?(?:full |rest of the |whole )?(?:article|story)\W*"
+    # A wire photo's caption, the agency and the photographer after the caption's last
+    # sentence: "… Phnom Penh, March 14, 2025. REUTERS/Cindy Liu", "… (AFP PHOTO / TANG
+    # CHHIN SOTHY)". Agencies by name: "WHO/Europe" or "KHR/USD" end sentences too.
+    r"|.{0,300}[.!?]\s+[(（]?(?-i:(?:REUTERS|Reuters|AFP(?: PHOTO)?|AP(?: Photo)?|EPA(?:-EFE)?"
+    r"|XINHUA|Xinhua|ANADOLU|GETTY IMAGES|Getty Images|KYODO|BERNAMA|ANTARA(?: FOTO)?|VNA"
+    r"|NurPhoto|SOPA Images)\s?/\s?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,3})[)）]?\W*"
     r"|.{0,300}[(（](?:photo|photos|file photo|picture)\b[^)）]{0,80}[)）]\W*"
     r"|.{0,150}[(（][^)）]{0,30}(?:供图|供圖|摄|攝|摄影|攝影)[)）]\W*",
     re.IGNORECASE,
 )
 _INSERT_MAX_WORDS = 30
+# A date alone on its line: a page's dateline left in the text ("Thursday, 10 April
+# 2025", "April 10, 2025 at 3:05 pm", "10/04/2025 15:05"). One such line near the start
+# or last: a timeline's dates are several, and stay.
+_DATE_LINE = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?(?:\d{1,2}(?:st|nd|rd|th)?\s+"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?"
+    r"\s+\d{4}|\d{1,4}[-/.]\d{1,2}[-/.]\d{2,4})(?:,?\s+(?:at\s+|-\s+)?\d{1,2}[:.]\d{2}"
+    r"(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,5}|\s*\(?(?:GMT|UTC)?\s*[+-]\d{1,2}(?::?\d{2})?\)?)?)?"
+    r"\W*",
+    re.IGNORECASE,
+)
+# A person's or an outlet's name, capitalised: what a credit line gives after "by".
+_NAME = r"(?-i:[A-Z][\w.'-]*(?: (?:[A-Z][\w.'-]*|de|van|von|bin|binti)){0,4})"
 # The closing lines of a page's template: a copyright line, a newsletter or donation
 # appeal, a social-media call. Only at the end, and short.
 _CLOSING = re.compile(
@@ -67,8 +74,11 @@ _CLOSING = re.compile(
     # A wire's credit line: "(Reporting by Rithy Odom; Editing by Kevin Barr)".
     r"|[(（]?(?:(?:additional )?reporting|writing|editing|compiled) by\b[^)）]{0,200}[)）]?\W*"
     # A writer's and editor's credit: "Written by Ry Sochan for Mekong Monitor. Edited by…".
-    r"|(?:written|edited|produced) by (?-i:[A-Z])[\w.'-]*(?: (?-i:[A-Z])[\w.'-]*){0,3}"
-    r"(?:\W.{0,150})?",
+    r"|(?:(?:written|edited|produced|additional reporting) by "
+    + _NAME
+    + "(?: for "
+    + _NAME
+    + r")?[.;,]?\s*)+",
     re.IGNORECASE,
 )
 _CLOSING_MAX_WORDS = 40
@@ -90,9 +100,18 @@ def clean_text(text: str) -> tuple[str, tuple[str, ...]]:
             normalized = AD_MARKER.sub(" ", normalized)
     paragraphs = [" ".join(line.split()) for line in normalized.splitlines()]
     paragraphs = [paragraph for paragraph in paragraphs if paragraph]
+    dates = [index for index, paragraph in enumerate(paragraphs) if _DATE_LINE.fullmatch(paragraph)]
+    if (
+        len(dates) == 1
+        and (dates[0] < 3 or dates[0] == len(paragraphs) - 1)
+        and len(paragraphs) > 1
+    ):
+        del paragraphs[dates[0]]
+        removed.append("inserts")
     kept = [paragraph for paragraph in paragraphs if not _is_insert(paragraph)]
     if len(kept) != len(paragraphs) and kept:
-        removed.append("inserts")
+        if "inserts" not in removed:
+            removed.append("inserts")
         paragraphs = kept
     # Repeats first: dropping a repeated last paragraph can leave a "Source link" last.
     paragraphs, repeated = _drop_exact_repeats(paragraphs)

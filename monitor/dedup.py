@@ -57,9 +57,6 @@ NUMBERS_SHARED = 0.8
 # share of the shorter text's paragraphs uncovered is a follow-up reusing background
 # paragraphs, not a copy: a copy covers all of them, whichever side added or dropped some.
 FOLLOW_UP_COVERAGE = 0.9
-# Two kept texts are copies of one newcomer's story only where they cover the same
-# paragraphs of it: at least this share of those the one covering fewer covers.
-SAME_PART = 0.5
 # A shorter text citing fewer numbers than this says too little by them: the two leads
 # must not each say something the other text never does (`Comparison.leads_differ`).
 FEW_NUMBERS = 2
@@ -268,16 +265,16 @@ def two_stories(first: TextFeatures, second: TextFeatures) -> bool:
 
 
 def one_part_of(newcomer: TextFeatures, first: TextFeatures, second: TextFeatures) -> bool:
-    """Whether two kept texts that a newcomer resembles cover the same part of it, as two
-    copies of the newcomer's story do (a truncated one covers its first paragraphs, a
-    spun one all of them). A digest, a roundup or a live blog holds several stories
-    whole, each in paragraphs of its own: its likeness to each is no proof that they
-    are one story."""
+    """Whether two kept texts that a newcomer resembles cover some paragraph of it both,
+    as two copies of the newcomer's story do (a truncated one covers its first
+    paragraphs, a spun one all of them, one that dropped the lead all but those). A
+    digest, a roundup or a live blog holds several stories whole, each in paragraphs of
+    its own: its likeness to each is no proof that they are one story."""
     covered_by_first = covered_paragraphs(newcomer, first)
     covered_by_second = covered_paragraphs(newcomer, second)
-    fewer = min(int(covered_by_first.sum()), int(covered_by_second.sum()))
-    both = int((covered_by_first & covered_by_second).sum())
-    return fewer == 0 or both >= SAME_PART * fewer
+    if not covered_by_first.any() or not covered_by_second.any():
+        return True
+    return bool((covered_by_first & covered_by_second).any())
 
 
 def _follow_up(comparison: Comparison) -> bool:

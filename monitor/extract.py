@@ -243,19 +243,32 @@ _INTERSTITIAL_TITLE = re.compile(
 _INTERSTITIAL_MAX_CHARS = 3000
 # What a site's "page not found" page is titled, the site's name aside.
 _NOT_FOUND_TITLE = re.compile(
-    r"(?:(?:error\s*)?404(?:\s*[-–—:|]\s*.*|\s+(?:error|not found|page)\b.*)?"
-    r"|.*\bpage not found\b.*|.*\bpage (?:can(?:no|')t|could not|couldn't) be found\b.*"
-    r"|.*\bpage (?:does not|doesn't) exist\b.*|not found\W*)",
+    # "404", "404 Not Found", "Error 404 | Site": after a bare 404, only a "|" or a "·"
+    # before the site's name ("404 – Workers freed…" is a headline).
+    r"(?:error\s*)?404(?:\s*error)?(?:\s*[-–—:|]?\s*(?:(?:the )?page )?not found)?"
+    r"(?:\s*[|·•].{0,80})?"
+    # "Page not found – Site", "Oops! That page can't be found.", "Not Found | Site".
+    r"|(?:error\s*404\s*[-–—:|]?\s*)?(?:oops!?\s*)?(?:(?:that|this|the) )?page (?:was )?"
+    r"(?:not found|(?:can(?:no|')t|could not|couldn't) be found|(?:does not|doesn't) exist)"
+    r"\W*(?:\s[-–—|·•:]\s.{0,80})?"
+    r"|not found\W*(?:\s[-–—|·•:]\s.{0,80})?",
     re.IGNORECASE,
 )
 
 
-def _not_found_title(titles: Iterable[str | None], text: str) -> str | None:
-    """The title that says the page is a site's "not found" page, if one does."""
+def _not_found_title(titles: tuple[str | None, str | None], text: str) -> str | None:
+    """The title that says the page is a site's "not found" page, if one does: the
+    extracted one (often the page's heading) or its <title>, but not a part of the
+    <title> that trafilatura cut at a dash ("404" of "404 – Workers freed in…")."""
     if len(text) > _INTERSTITIAL_MAX_CHARS:
         return None
-    for title in titles:
-        if title and _NOT_FOUND_TITLE.fullmatch(title.replace("’", "'")):
+    extracted, written = titles
+    if extracted and written and extracted != written and extracted in written:
+        extracted = None
+    for title in (extracted, written):
+        if title and _NOT_FOUND_TITLE.fullmatch(
+            title.replace("\N{RIGHT SINGLE QUOTATION MARK}", "'")
+        ):
             return title
     return None
 
@@ -505,7 +518,7 @@ def _clean(value: str | None) -> str | None:
 # credit's ("Story: Nguyen Quy", read as "Story Nguyen Quy").
 _ROLE_LABEL = re.compile(
     r"^(?:(?:記者|记者|撰文|撰稿|編輯|编辑)\s*[:：/／]?|文\s*[:：/／]|(?:ដោយ|โดย)\s*[:៖]?"
-    r"|(?:story|text|words|reporting)\s*:?(?=\s+\S))\s*",
+    r"|(?:story|text|words|reporting)\s*:?(?=\s+\S+\s+\S))\s*",
     re.IGNORECASE,
 )
 # What content systems put where a writer's name belongs.
@@ -513,8 +526,10 @@ _NO_WRITER = re.compile(
     r"(?:by\s+)?(?:the\s+)?(?:admin(?:istrator)?|staff(?:\s+(?:reporter|writer)s?)?|editor(?:ial)?"
     r"(?:\s+(?:team|desk|board))?|web\s*desk|news\s*desk|newsroom|guest|anonymous|unknown"
     r"|(?:reporter|correspondent|writer)s?|desk|team|bureau|no\s+author|not\s+available"
-    # A Chinese agency's or paper's reporter, unnamed: "新华社记者", "本报记者".
-    r"|\S{0,12}(?:记者|記者|通讯员|通訊員|编辑部|編輯部))",
+    # A Chinese agency's or paper's reporter, unnamed: "新华社记者", "本报记者" (not
+    # "王芳记者", a name and her role).
+    r"|(?:新华社|新華社|中新社|本报|本報|本台|本网|本網|央视|央視|人民日报|人民日報)"
+    r"(?:驻\S{1,8}|駐\S{1,8})?(?:记者|記者|通讯员|通訊員|编辑部|編輯部))",
     re.IGNORECASE,
 )
 

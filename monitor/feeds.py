@@ -126,7 +126,8 @@ def _links_of_their_own(
     relinked = homeless = 0
     for entry in document.entries:
         guid = entry.guid
-        if is_home_page(entry.url):
+        # The link as written: "/?12345" is a page of its own that canonicalising loses.
+        if is_home_page(entry.link):
             resolved = (
                 _resolved(guid, guid)
                 if guid and _is_permalink(guid) and guid not in relative_guids
@@ -152,12 +153,8 @@ def _links_of_their_own(
     if not note:
         return document
     malformed = f"{document.malformed}; {note}" if document.malformed else note
-    return replace(
-        document,
-        entries=tuple(entries),
-        malformed=malformed,
-        skipped=document.skipped + homeless,
-    )
+    # The skipped are in the note, not in `skipped` too (said once in `last_error`).
+    return replace(document, entries=tuple(entries), malformed=malformed)
 
 
 # An RSS item's GUID as written (in any encoding that writes ASCII as ASCII).
@@ -165,12 +162,13 @@ _WRITTEN_GUID = re.compile(rb"<guid\b[^>]*>\s*(?:<!\[CDATA\[)?\s*([^<\s\]]+)")
 
 
 def _relative_guids(body: bytes, url: str) -> frozenset[str]:
-    """The GUIDs written as no absolute URL, as feedparser resolves them against the
-    feed's address (it reads a GUID as a URL unless `isPermaLink="false"`)."""
+    """The GUIDs written as a bare word or number, no path ("98765", "post-7"), as
+    feedparser resolves them against the feed's address (it reads a GUID as a URL unless
+    `isPermaLink="false"`). A path ("/news/123") is an address."""
     return frozenset(
         urljoin(url, written)
         for match in _WRITTEN_GUID.finditer(body)
-        if not (written := match[1].decode("latin-1")).startswith(("http://", "https://"))
+        if "/" not in (written := match[1].decode("latin-1"))
     )
 
 
@@ -440,7 +438,11 @@ def _author(written: object) -> str | None:
     name = _plain_text(written)
     if not name or "@" in name:
         return None
-    return " ".join(name.split())[:200] or None
+    name = _BY.sub("", " ".join(name.split()))
+    return name[:200] or None
+
+
+_BY = re.compile(r"^by\s+", re.IGNORECASE)
 
 
 def _resolved(link: str, base: str) -> tuple[str, str] | None:
@@ -552,6 +554,8 @@ def _plausible(written: object, parsed: time.struct_time) -> bool:
     not know as another date ("2025-W10" as December 1)."""
     if not isinstance(written, str):
         return True
+    if _YEAR_OR_MONTH.fullmatch(written):
+        return True  # "2025-03", "2025": the first of the month, of the year, as written
     numbers: set[int] = set()
     for digits in re.findall(r"\d+", _TIME_OR_OFFSET.sub(" ", written)):
         if len(digits) == 8:  # 20250308
@@ -572,6 +576,7 @@ def _across_months(parsed: int, written: int) -> bool:
     return min(parsed, written) == 1 and max(parsed, written) >= 28
 
 
+_YEAR_OR_MONTH = re.compile(r"\s*\d{4}(?:-\d{1,2})?\s*")
 # A date's time ("T10:00:00.123") and zone offset ("+07:00", "-0500"): not its day.
 _TIME_OR_OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?|[+-]\d{2}:?\d{2}\s*$")
 

@@ -571,10 +571,7 @@ def _poll_warning(document: FeedDocument | None, moved_to: str | None) -> str | 
     return "; ".join(warnings) or None
 
 
-_SKIPPED = (
-    "no usable link to an article (none, not http(s), longer than 2,048 characters, or the"
-    " site's home page)"
-)
+_SKIPPED = "no usable link to an article (none, not http(s), or longer than 2,048 characters)"
 
 
 def _event(feed: FeedSettings, url: str, outcome: str) -> dict[str, str]:

@@ -17,15 +17,20 @@ WRAPPING_SIGNALS = ("ad_markers", "source_link")
 SPINNER_ARTEFACTS = "spinner_artefacts"
 CREDITS_ANOTHER_OUTLET = "credits_another_outlet"
 _MIN_ARTEFACTS = 2
-# A republished story's credit to its source, opening or closing the text: "This article
-# was originally published by Coastal News", "Republished with permission from VOD".
+# A republished story's credit to its source, a short paragraph opening or closing the
+# text: "This article was originally published by Coastal News", "Republished with
+# permission from VOD", "A version of this story first appeared in The Diplomat". Not a
+# sentence of the story ("The report was first published in March by…").
 _CREDIT = regex.compile(
-    r"^(?:(?:a version of )?(?:this|the) (?:article|story|report|piece|post) (?:was |is )?)?"
-    r"(?:originally|first) (?:published|appeared|posted|ran) (?:by|in|on|at)\s+(?-i:\p{Lu})"
-    r"|^(?:this (?:article|story) (?:is |was )?)?(?:re-?published|reprinted|republished)"
-    r"(?: here)?(?: with (?:the )?permission)? (?:from|by|of)\s+(?-i:\p{Lu})",
+    r"(?:(?:a version of )?this (?:article|story|report|piece|post) (?:was |is |has been )?"
+    r"(?:(?:originally|first) (?:published|appeared|posted|ran)"
+    r"|(?:re-?published|reprinted)(?: here)?(?: with (?:the )?permission)?) (?:by|in|on|at|from)"
+    r"|(?:originally|first) published (?:by|in|on|at)"
+    r"|(?:re-?published|reprinted)(?: here)?(?: with (?:the )?permission)? from)"
+    r"\s+(?-i:\p{Lu})",
     regex.IGNORECASE,
 )
+_CREDIT_MAX_WORDS = 40
 
 # Each pattern is a phrase no editor writes but a spinner produces from a common one,
 # with a literal it contains: the pattern only runs where the literal is found.
@@ -61,6 +66,9 @@ def repost_signals(cleaned: CleanedArticle) -> tuple[str, ...]:
     if found >= _MIN_ARTEFACTS:
         signals.append(SPINNER_ARTEFACTS)
     paragraphs = cleaned.text.split("\n")
-    if any(_CREDIT.search(paragraph) for paragraph in {*paragraphs[:2], *paragraphs[-2:]}):
+    if any(
+        len(paragraph.split()) <= _CREDIT_MAX_WORDS and _CREDIT.match(paragraph)
+        for paragraph in {*paragraphs[:2], *paragraphs[-2:]}
+    ):
         signals.append(CREDITS_ANOTHER_OUTLET)
     return tuple(signals)

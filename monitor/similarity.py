@@ -19,6 +19,7 @@ candidates; `compare` then measures the exact overlaps.
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 import sys
 import threading
@@ -63,9 +64,10 @@ VERBATIM_MIN_SHINGLES = 8
 # says something the other never does; a spinner changes words and writes no paragraph.
 NEW_PARAGRAPH = 0.1
 NEW_PARAGRAPHS = 2
-# A follow-up by the story's own outlet reuses its background paragraphs; another outlet's
-# rewrite keeps a quote or so as it stands.
+# A follow-up by the story's own outlet reuses its background paragraphs, a good part of
+# its own text; another outlet's rewrite keeps a quote or two as they stand.
 REUSED_PARAGRAPHS = 2
+REUSED_SHARE = 1 / 3  # of the shorter text's paragraphs
 
 
 Shingles = np.ndarray  # sorted, unique uint32 hashes
@@ -582,7 +584,9 @@ class Comparison:
             return False
         first, second = self._first, self._second
         text, other = (first, second) if first.text else (second, first)
-        return _verbatim_paragraphs(text, other) >= REUSED_PARAGRAPHS
+        counted = int((np.diff(shorter.paragraph_ends, prepend=0) >= 3).sum())
+        needed = max(REUSED_PARAGRAPHS, math.ceil(REUSED_SHARE * counted))
+        return _verbatim_paragraphs(text, other, enough=needed) >= needed
 
     @cached_property
     def paragraphs_covered(self) -> float:

@@ -162,3 +162,26 @@ def test_a_date_alone_on_its_line_leaves_the_text(dateline: str) -> None:
     assert clean_text(f"{dateline}\n{story}") == (story, ("inserts",))
     told = f"{story}\nOn 10 April 2025, the court will hear the case."
     assert clean_text(told)[0] == told
+    # A timeline's dates are several, and stay (a second audit).
+    timeline = (
+        f"{story}\nTimeline of the case:\n14 August 2022\nPolice raid the Heng Fu compound."
+        "\n3 March 2023\nThe provincial court charges six managers."
+    )
+    assert clean_text(timeline)[0] == timeline
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The meeting was attended by officials from the UN, WHO/Europe.",
+        "Prices are quoted in riel, KHR/USD.",
+        "Sign in to read the full judgment on the court's website, lawyers said.",
+        "Produced by Cambodia's Ministry of Information, the documentary will air on Sunday.",
+        "Written by Prime Minister Hun Manet himself, the letter urged calm in the provinces.",
+    ],
+)
+def test_a_storys_own_sentence_like_a_credit_or_a_notice_stays(sentence: str) -> None:
+    # A second audit: the first forms of the caption, paywall and credit rules took these.
+    story = "Police in Kuala Lumpur freed 78 Cambodians held by a recruitment agency."
+    for text in (f"{story}\n{sentence}", f"{sentence}\n{story}\n{story[:-1]} on Monday."):
+        assert clean_text(text)[0] == text

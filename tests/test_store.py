@@ -506,9 +506,16 @@ def test_a_republished_copy_crediting_its_source_gives_way_to_the_original(
     with store.engine.connect() as connection:
         (kept,) = connection.execute(sa.select(Article.url, Article.repost_signals)).all()
     assert tuple(kept) == (original_url, None)
-    # A story citing where a report first appeared is no republished copy.
-    cited = ORIGINAL_TEXT + "\nThe report, first published in Nature, found the same."
-    assert not prepare(article_at(copy_url, cited, 9), SIGNER).repost_signals
+    # A story saying where something first appeared is no republished copy (a second
+    # audit: the original, closing with the Telegram sentence, lost to its later copy).
+    for sentence in (
+        "The report, first published in Nature, found the same.",
+        "The report was first published in March by the Global Initiative.",
+        "The post first appeared on Telegram channels used by recruiters, police said.",
+        "Reprinted by Cambodian media, the claim spread quickly.",
+    ):
+        cited = f"{ORIGINAL_TEXT}\n{sentence}"
+        assert not prepare(article_at(copy_url, cited, 9), SIGNER).repost_signals, sentence
 
 
 def test_an_original_merges_copies_kept_apart(store: Store) -> None:
