@@ -561,13 +561,19 @@ def _with_its_marks(author: str | None, tree: Any) -> str | None:
     out of it: it drops Khmer, Thai and Myanmar signs, the last name's vowel among them
     ("សុខ ចាន់ធី" became "សុខ ចាន់ធ", "สมชาย ใจดี" "สมชาย ใจด"), wherever it read the
     byline (a meta tag, JSON-LD, the byline's element)."""
-    if not author or author.isascii():
+    if not author:
         return author
     bare = _without_marks(author)
-    if not bare:
+    if not _MARKED_SCRIPT.search(author):
+        # Other scripts: the author meta as written, when only marks tell them apart.
+        for written in tree.xpath('//meta[@name="author"]/@content')[:1]:
+            written = " ".join(str(written).split())
+            if written != author and _without_marks(written) == bare:
+                return written
         return author
     # The name's letters, each with any marks after it, and no letter or mark after
-    # the last: "ចាន់ធ" must not match the start of "ចាន់ធីតា".
+    # the last: "ចាន់ធ" must not match the start of "ចាន់ធីតា". Looked for wherever the
+    # page may write it (a walk of its text: only for these scripts).
     pattern = regex.compile(
         r"\s+".join(
             "".join(regex.escape(letter) + r"\p{M}*" for letter in word) for word in bare.split()
@@ -579,6 +585,13 @@ def _with_its_marks(author: str | None, tree: Any) -> str | None:
         if found is not None:
             return found[0]
     return author
+
+
+# Scripts whose vowels and tones are combining signs after a letter.
+_MARKED_SCRIPT = regex.compile(
+    r"[\p{Khmer}\p{Thai}\p{Lao}\p{Myanmar}\p{Tibetan}\p{Devanagari}\p{Bengali}\p{Tamil}"
+    r"\p{Sinhala}]"
+)
 
 
 def _written_bylines(tree: Any) -> Iterator[str]:
