@@ -575,9 +575,11 @@ class Comparison:
     @cached_property
     def follows_up_on_background(self) -> bool:
         """Whether the shorter text is a follow-up over the other's paragraphs: the two
-        share background paragraphs (`shares_background`) and the shorter cites a number
-        the other never does, its own event's ("aged 52", "$1.7 million frozen"), in the
-        paragraphs of its own. A rewrite retells its story's numbers."""
+        share background paragraphs (`shares_background`), REUSED_PARAGRAPHS or more
+        paragraphs and at least REUSED_SHARE of the shorter text's are word for word in
+        the other, and the shorter cites a number the other never does, its own event's
+        ("aged 52", "$1.7 million frozen"). Another outlet's rewrite keeps a quote or two
+        as they stand and retells the rest."""
         shorter, longer = self._shorter, self._longer
         own = shorter.cited_numbers - longer.cited_numbers - longer.spelled_numbers
         if not own or not self.shares_background:
